@@ -1,2 +1,20 @@
-def lambda_handler(event, context):
-    return {}
+"""Audit stage: the process function's OnSuccess destination, the end of the chain.
+
+Receives process's invocation record and writes one JSON entry per upload to the audit
+bucket with every stage's invocation (once per upload_id)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pipeline.auditing import audit_uploads
+from pipeline.observability import logger, metrics, tracer
+from pipeline.processing import ProcessResult
+from pipeline.records import parse_success
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    record = parse_success(event, ProcessResult)
+    return audit_uploads(record, context).model_dump(mode="json")

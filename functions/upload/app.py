@@ -1,2 +1,20 @@
-def lambda_handler(event, context):
-    return {}
+"""Upload stage: invoked asynchronously by the upload bucket's ObjectCreated notification.
+
+Checks and fingerprints each new object; its return value reaches the process stage
+through the OnSuccess destination. A failed check raises, so Lambda retries and then
+sends the record to OnFailure (the alert topic)."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pipeline.events import S3EventNotification
+from pipeline.observability import logger, metrics, tracer
+from pipeline.uploads import accept_uploads
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    notification = S3EventNotification.model_validate(event)
+    return accept_uploads(notification).model_dump(mode="json")

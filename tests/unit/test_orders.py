@@ -1,0 +1,182 @@
+"""Row validation, stream parsing and batch summaries."""
+
+from __future__ import annotations
+
+import io
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from pipeline.errors import UnparsableUploadError
+from pipeline.orders import OrderRow, summarize
+from pipeline.processing import rejected_share_exceeds
+from pydantic import ValidationError
+
+VALID: dict[str, Any] = {
+    "order_id": "ORD-1",
+    "customer_id": "C-1",
+    "sku": "SKU-1",
+    "quantity": "3",
+    "unit_price": "12.50",
+    "currency": "EUR",
+}
+HEADER = "order_id,customer_id,sku,quantity,unit_price,currency\n"
+
+
+def _text(data: str | bytes) -> io.TextIOWrapper:
+    raw = data.encode() if isinstance(data, str) else data
+    return io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8-sig", newline="")
+
+
+def test_given_valid_row_when_validated_then_typed_and_amount_is_exact() -> None:
+    order = OrderRow.model_validate(VALID)
+
+    assert order.quantity == 3
+    assert order.unit_price == Decimal("12.50")
+    assert order.amount == Decimal("37.50")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("order_id", "", "at least 1 character"),
+        ("order_id", "   ", "at least 1 character"),
+        ("customer_id", None, "valid string"),
+        ("quantity", "0", "greater than 0"),
+        ("quantity", "-2", "greater than 0"),
+        ("quantity", "1.5", "valid integer"),
+        ("quantity", True, "boolean"),
+        ("unit_price", "-0.01", "greater than or equal to 0"),
+        ("unit_price", "12.345", "2 decimal places"),
+        ("unit_price", "NaN", "finite"),
+        ("unit_price", "abc", "decimal"),
+        ("currency", "eur", "pattern"),
+        ("currency", "EURO", "pattern"),
+    ],
+)
+def test_given_invalid_field_when_validated_then_rejected_with_reason(
+    field: str, value: Any, reason: str
+) -> None:
+    # Given
+    values = dict(VALID, **{field: value})
+
+    # When / Then
+    with pytest.raises(ValidationError, match=reason):
+        OrderRow.model_validate(values)
+
+
+def test_given_csv_with_some_invalid_rows_when_summarized_then_counts_totals_and_samples() -> None:
+    # Given
+    data = HEADER + (
+        "A1,C1,S1,2,10.00,EUR\n"
+        "A2,C1,S1,0,10.00,EUR\n"  # quantity 0
+        "A3,C2,S2,1,0.10,USD\n"
+        "A4,C2,S2,1,0.20,USD\n"
+        "A5,C3,S3,1,1.00,usd\n"  # currency lowercase
+    )
+
+    # When
+    summary = summarize(_text(data), "csv", max_samples=5)
+
+    # Then
+    assert (summary.total_rows, summary.valid_rows, summary.rejected_rows) == (5, 3, 2)
+    assert summary.totals == {"EUR": Decimal("20.00"), "USD": Decimal("0.30")}  # exact, no float drift
+    assert [(s.row, s.line, s.order_id) for s in summary.rejected_samples] == [(2, 3, "A2"), (5, 6, "A5")]
+    assert summary.rejected_samples[0].reason == "quantity: Input should be greater than 0"
+
+
+def test_given_many_invalid_rows_when_summarized_then_samples_are_capped() -> None:
+    data = HEADER + "".join(f"A{i},C,S,0,1.00,EUR\n" for i in range(10))
+
+    summary = summarize(_text(data), "csv", max_samples=3)
+
+    assert summary.rejected_rows == 10
+    assert [sample.row for sample in summary.rejected_samples] == [1, 2, 3]
+
+
+def test_given_csv_with_quoted_multiline_field_then_line_numbers_follow_the_file() -> None:
+    # Given: row 1 spans lines 2-3
+    data = HEADER + 'A1,C1,"S1\nwrapped",1,1.00,EUR\nA2,C1,S1,0,1.00,EUR\n'
+
+    # When
+    summary = summarize(_text(data), "csv", max_samples=5)
+
+    # Then
+    assert [(s.row, s.line) for s in summary.rejected_samples] == [(2, 4)]
+
+
+def test_given_csv_with_bom_extra_columns_and_padded_header_then_read() -> None:
+    # Given: an Excel export (byte-order mark), a column we do not know, spaces in the header
+    data = "\ufefforder_id, customer_id,sku,quantity,unit_price,currency,channel\nA1,C1,S1,1,2.50,GBP,web\n"
+
+    # When
+    summary = summarize(_text(data), "csv", max_samples=5)
+
+    # Then
+    assert summary.valid_rows == 1
+    assert summary.totals == {"GBP": Decimal("2.50")}
+
+
+def test_given_csv_row_with_surplus_fields_then_row_rejected() -> None:
+    summary = summarize(_text(HEADER + "A1,C1,S1,1,2.50,GBP,extra\n"), "csv", max_samples=5)
+
+    assert summary.rejected_rows == 1
+    assert "more field(s) than the header" in summary.rejected_samples[0].reason
+
+
+def test_given_json_lines_when_summarized_then_numbers_are_exact_and_blank_lines_skipped() -> None:
+    # Given: JSON numbers (0.1 is not exact as a float) and a blank line
+    common = '"customer_id": "C", "sku": "S", "currency": "EUR"'
+    data = (
+        f'{{"order_id": "A1", {common}, "quantity": 3, "unit_price": 0.1}}\n'
+        "\n"
+        f'{{"order_id": "A2", {common}, "quantity": 1, "unit_price": 0.125}}\n'
+    )
+
+    # When
+    summary = summarize(_text(data), "jsonl", max_samples=5)
+
+    # Then
+    assert summary.totals == {"EUR": Decimal("0.3")}
+    assert [(s.row, s.line) for s in summary.rejected_samples] == [(2, 3)]
+    assert "2 decimal places" in summary.rejected_samples[0].reason
+
+
+@pytest.mark.parametrize(
+    ("fmt", "data", "message"),
+    [
+        ("csv", "", "no header"),
+        (
+            "csv",
+            "order_id,customer_id,sku\nA1,C1,S1\n",
+            "lacks required column(s) quantity, unit_price, currency",
+        ),
+        ("jsonl", '{"order_id": "A1"\n', "line 1 is not valid JSON"),
+        ("jsonl", '{"order_id": "A1", "customer_id": "C"}\n[1, 2]\n', "line 2 is a JSON list, not an object"),
+        ("csv", HEADER.encode() + b"A1,C1,S\xe91,1,1.00,EUR\n", "not UTF-8"),
+        ("csv", HEADER + 'A1,"C1"x,S1,1,1.00,EUR\n', "malformed"),
+    ],
+)
+def test_given_unparsable_file_when_summarized_then_unparsable_error(
+    fmt: str, data: str | bytes, message: str
+) -> None:
+    with pytest.raises(UnparsableUploadError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        summarize(_text(data), fmt, max_samples=5)
+
+
+@pytest.mark.parametrize(
+    ("rejected", "total", "threshold", "exceeds"),
+    [
+        (1, 5, 0.2, False),  # exactly at the threshold passes
+        (2, 10, 0.2, False),
+        (21, 100, 0.2, True),
+        (201, 1000, 0.2, True),
+        (0, 1, 0.0, False),
+        (1, 1000, 0.0, True),
+        (10, 10, 1.0, False),
+    ],
+)
+def test_given_rejected_share_when_compared_then_only_above_threshold_exceeds(
+    rejected: int, total: int, threshold: float, exceeds: bool
+) -> None:
+    assert rejected_share_exceeds(rejected, total, threshold) is exceeds
