@@ -1,0 +1,5 @@
+"""`python -m asyncrun`."""
+
+from asyncrun.cli import main
+
+raise SystemExit(main())
