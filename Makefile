@@ -10,7 +10,6 @@ UV_VERSION := 0.13.9
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export UV_PYTHON_DOWNLOADS := never
-export PYTHONDONTWRITEBYTECODE := 1
 
 .PHONY: help install demo test lint build bench clean
 
@@ -25,8 +24,11 @@ $(VENV)/.installed: pyproject.toml uv.lock scripts/find-python313.sh
 	  echo "install: creating $(VENV) from $$python313"; rm -rf $(VENV); "$$python313" -m venv $(VENV); \
 	fi
 	@[ -x $(VENV)/bin/uv ] || $(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(VENV)/bin/uv sync --frozen --python $(PY)
+	$(VENV)/bin/uv sync --frozen --compile-bytecode --python $(PY)
 	@touch $@
+
+demo: install ## Run the whole pipeline locally with asyncrun: no AWS account, no Docker
+	$(VENV)/bin/asyncrun demo
 
 test: install ## Run the whole test suite
 	@$(PY) -m pytest; rc=$$?; \
@@ -41,6 +43,10 @@ lint: install ## ruff, mypy and sam validate --lint
 
 build: install ## sam build (no container needed)
 	sam build
+
+bench: install ## Measure cold imports, engine throughput, a large upload and the demo
+	@mkdir -p .cache
+	$(PY) bench/run.py --json .cache/bench.json
 
 clean: ## Remove build output and caches (keeps .venv)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

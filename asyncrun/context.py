@@ -13,7 +13,9 @@ class LambdaContext:
     function_name: str
     function_version: str  # "$LATEST" or the executed version number
     invoked_function_arn: str  # the ARN the caller used, qualifier included if it had one
-    memory_limit_in_mb: int  # the runtime hands this over as an int; str(ctx.memory_limit_in_mb) works either way
+    memory_limit_in_mb: (
+        int  # the runtime hands this over as an int; str(ctx.memory_limit_in_mb) works either way
+    )
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     log_group_name: str = ""
     log_stream_name: str = ""

@@ -58,7 +58,7 @@ class Endpoint:
     @cache  # noqa: B019 - one client per service for the endpoint's lifetime
     def client(self, service: str) -> Any:
         return boto3.client(
-            service,
+            service,  # type: ignore[call-overload]  # one method for every service the runner uses
             region_name=self.region,
             endpoint_url=self.url,
             aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],

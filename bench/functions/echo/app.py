@@ -1,0 +1,2 @@
+def handler(event, context):
+    return {"echo": event, "request_id": context.aws_request_id}
