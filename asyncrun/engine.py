@@ -205,34 +205,25 @@ class Engine:
             source=source,
         )
         self.metrics.incr(spec.name, ASYNC_EVENTS_RECEIVED)
-        self._emit(
-            Accepted(
-                at=now,
-                request_id=event.request_id,
-                function=spec.name,
-                qualifier=qualifier,
-                payload_bytes=len(body),
-                source=source,
-                hops=hops,
-            )
-        )
-        self._push(now, event)
+        self._enqueue(event)
         payload_text = body.decode("utf-8", errors="replace")
         if self.faults.trigger("duplicate", logical_id=spec.logical_id, name=spec.name, payload=payload_text):
-            duplicate = QueuedEvent(**{**event.__dict__, "source": "duplicate"})
-            self._emit(
-                Accepted(
-                    at=now,
-                    request_id=event.request_id,
-                    function=spec.name,
-                    qualifier=qualifier,
-                    payload_bytes=len(body),
-                    source="duplicate",
-                    hops=hops,
-                )
-            )
-            self._push(now, duplicate)
+            self._enqueue(QueuedEvent(**{**event.__dict__, "source": "duplicate"}))
         return event
+
+    def _enqueue(self, event: QueuedEvent) -> None:
+        self._emit(
+            Accepted(
+                at=event.queued_at,
+                request_id=event.request_id,
+                function=event.function.name,
+                qualifier=event.qualifier,
+                payload_bytes=len(event.payload),
+                source=event.source,
+                hops=event.hops,
+            )
+        )
+        self._push(event.queued_at, event)
 
     def _resolve(self, ref: str, qualifier: str | None) -> tuple[FunctionSpec, str, str, bool]:
         """(function, qualifier, executed version, whether a qualifier was named)."""

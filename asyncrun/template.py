@@ -842,14 +842,19 @@ class _StackBuilder:
             for index, entry in enumerate(entries)
         ]
 
+    def _json_property(self, logical_id: str, name: str) -> Any:
+        """A property CloudFormation takes either as an object or as JSON text."""
+        value = self.resources.property(logical_id, name)
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            raise TemplateError(f"Resources.{logical_id}.Properties.{name} is not JSON") from None
+
     def _subscription(self, logical_id: str) -> SubscriptionSpec:
         res = self.resources
-        policy = res.property(logical_id, "FilterPolicy")
-        if isinstance(policy, str):
-            try:
-                policy = json.loads(policy)
-            except json.JSONDecodeError:
-                raise TemplateError(f"Resources.{logical_id}.Properties.FilterPolicy is not JSON") from None
+        policy = self._json_property(logical_id, "FilterPolicy")
         scope = res.property(logical_id, "FilterPolicyScope")
         return SubscriptionSpec(
             logical_id=logical_id,
@@ -880,12 +885,7 @@ class _StackBuilder:
 
     def _rule(self, logical_id: str) -> RuleSpec:
         res = self.resources
-        pattern = res.property(logical_id, "EventPattern")
-        if isinstance(pattern, str):
-            try:
-                pattern = json.loads(pattern)
-            except json.JSONDecodeError:
-                raise TemplateError(f"Resources.{logical_id}.Properties.EventPattern is not JSON") from None
+        pattern = self._json_property(logical_id, "EventPattern")
         targets = [
             RuleTarget(
                 id=str(target.get("Id", index)),
