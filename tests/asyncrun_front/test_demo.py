@@ -124,12 +124,21 @@ def test_the_project_demo_runs_the_sample_scenario(capsys: pytest.CaptureFixture
 
     report = demo_report(capsys, "--template", str(template.path))
 
-    # Each distinct upload is processed once, however often its notification arrived
+    # Each distinct upload is stored once, and fingerprinted once per delivery
     assert report["resources"]["buckets"]["UploadBucket"]["objects"] == len(keys)
-    assert report["resources"]["tables"]["ProcessTable"]["items"] == len(keys)
-    upload_attempts = [attempt for attempt in report["attempts"] if attempt["function"] == "UploadFunction"]
-    assert len(upload_attempts) == len(scenario["uploads"])
+    upload_attempts = [a for a in report["attempts"] if a["function"] == "UploadFunction"]
+    assert {a["outcome"] for a in upload_attempts} == {"success", "error"}
+    # Every upload that passed the upload check is processed once, however often it arrived,
     # and every failure the functions routed is in the debug queue for redrive
     failures = [delivery for delivery in report["deliveries"] if delivery["kind"] == "on_failure"]
     assert len(report["failure_records"]) == len(failures)
     assert all(record["queue"] == "DebugQueue" for record in report["failure_records"])
+    failed = {
+        (record["function_arn"].split(":")[6].split("-")[-2], record["error_type"], record["condition"])
+        for record in report["failure_records"]
+    }
+    assert failed == {
+        ("UploadFunction", "UnsupportedFormatError", "RetriesExhausted"),
+        ("ProcessFunction", "TooManyRejectedRowsError", "RetriesExhausted"),
+    }
+    assert report["resources"]["tables"]["ProcessTable"]["items"] == len(keys) - 1
