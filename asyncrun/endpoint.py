@@ -26,6 +26,7 @@ class Endpoint:
         self.url = url
         self.region = region
         self._mock: Any = None
+        self._hidden_endpoints: dict[str, str] = {}
 
     @property
     def embedded(self) -> bool:
@@ -39,6 +40,12 @@ class Endpoint:
         if self.embedded and self._mock is None:
             from moto import mock_aws  # imported late: moto is heavy and unused with --endpoint-url
 
+            # botocore reads AWS_ENDPOINT_URL[_<SERVICE>] when a client has no endpoint of
+            # its own: left in place, a shell's variable would send the embedded stack's
+            # calls (the runner's and the functions') to that URL instead of moto.
+            self._hidden_endpoints = {
+                name: os.environ.pop(name) for name in list(os.environ) if name.startswith("AWS_ENDPOINT_URL")
+            }
             self._mock = mock_aws()
             self._mock.start()
         return self
@@ -47,6 +54,8 @@ class Endpoint:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
+            os.environ.update(self._hidden_endpoints)
+            self._hidden_endpoints = {}
         self.client.cache_clear()
 
     def __enter__(self) -> Endpoint:
