@@ -323,6 +323,12 @@ BOOTSTRAP
       elf_deps "$root" "$PY_BIN" "${sos[@]}"
       # dlopen()ed by glibc (thread cancellation / unwinding), never listed by ldd.
       [ -e "$libdir/libgcc_s.so.1" ] && echo "$libdir/libgcc_s.so.1"
+      # The libraries manylinux wheels may link without bundling them (pydantic-core
+      # needs librt), all present in the real image: a function's layer may need any.
+      for f in libm.so.6 libdl.so.2 librt.so.1 libpthread.so.0 libutil.so.1 libresolv.so.2 \
+        libnsl.so.1 libanl.so.1 libcrypt.so.1 libnss_files.so.2 libnss_dns.so.2 libstdc++.so.6; do
+        [ -e "$libdir/$f" ] && echo "$libdir/$f"
+      done
     } | sort -u
   )
   copy_into_root "$root" "${libs[@]}"
