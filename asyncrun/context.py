@@ -13,9 +13,8 @@ class LambdaContext:
     function_name: str
     function_version: str  # "$LATEST" or the executed version number
     invoked_function_arn: str  # the ARN the caller used, qualifier included if it had one
-    memory_limit_in_mb: (
-        int  # the runtime hands this over as an int; str(ctx.memory_limit_in_mb) works either way
-    )
+    # The Python runtime reads this from AWS_LAMBDA_FUNCTION_MEMORY_SIZE: it is text, not a number.
+    memory_limit_in_mb: str
     aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     log_group_name: str = ""
     log_stream_name: str = ""
@@ -59,7 +58,7 @@ class LambdaContext:
             function_name=name,
             function_version=version,
             invoked_function_arn=arn,
-            memory_limit_in_mb=memory_mb,
+            memory_limit_in_mb=str(memory_mb),
             aws_request_id=request_id or str(uuid.uuid4()),
             timeout_seconds=timeout_seconds,
         )

@@ -204,7 +204,7 @@ class InProcessExecutor:
             function_name=function.name,
             function_version=version,
             invoked_function_arn=invoked_arn,
-            memory_limit_in_mb=function.memory_size,
+            memory_limit_in_mb=str(function.memory_size),
             aws_request_id=request_id,
             log_group_name=function.log_group or f"/aws/lambda/{function.name}",
             timeout_seconds=timeout,
