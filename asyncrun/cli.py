@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
+    from asyncrun.containers import SamLocalExecutor
     from asyncrun.endpoint import Endpoint
     from asyncrun.engine import Engine
     from asyncrun.faults import Fault
@@ -33,6 +34,7 @@ EXIT_ERROR = 2
 # Modules whose `register(subparsers)` adds a subcommand, in the order `--help` lists them.
 SUBCOMMANDS: list[str] = ["asyncrun.demo", "asyncrun.cli", "asyncrun.serve"]
 _LIST_OPTIONS = ("faults", "parameter_overrides")
+EXECUTORS = ("in-process", "sam-local")
 
 
 class CommandError(Exception):
@@ -89,6 +91,21 @@ def common_options(*, suppress: bool) -> argparse.ArgumentParser:
         help="inject a fault (kinds: error, throttle, duplicate); repeatable",
     )
     group.add_argument("--seed", type=int, default=default(None), help="seed for fault probabilities")
+    group.add_argument(
+        "--executor",
+        choices=EXECUTORS,
+        default=default("in-process"),
+        help="where the functions run: in this process (default), or in Lambda runtime containers "
+        "through `sam local start-lambda` (needs a container engine; without --endpoint-url a moto "
+        "container is started for the run)",
+    )
+    group.add_argument(
+        "--function-endpoint-url",
+        default=default(None),
+        metavar="URL",
+        help="with --executor sam-local and --endpoint-url: the endpoint as functions in containers "
+        "reach it (default: the --endpoint-url)",
+    )
     group.add_argument(
         "-v", "--verbose", action="count", default=default(0), help="debug logs and the functions' own output"
     )
@@ -256,19 +273,110 @@ def open_run(
     all_faults = [*parse_faults(args.faults), *faults]
     real_stdout = sys.stdout
     report_stream = sys.stderr if args.json else real_stdout
-    endpoint = Endpoint(args.endpoint_url, stack.region)
     with contextlib.ExitStack() as cleanup:
+        # sam-local: (the endpoint as this process reaches it, as the containers reach it)
+        urls: tuple[str, str] | None = None
+        if args.executor == "sam-local":
+            _stop_on_sigterm(cleanup)
+            urls = _container_endpoints(args, cleanup, report_stream)
+        endpoint = Endpoint(urls[0] if urls else args.endpoint_url, stack.region)
         endpoint.start()
         cleanup.callback(endpoint.stop)
         provision(stack, endpoint)
         live = LiveTrace(stack, report_stream)
         clock = RealClock() if args.realtime else VirtualClock()
-        engine = Engine(stack, endpoint, clock=clock, faults=all_faults, listeners=[live], seed=args.seed)
+        executor = _start_sam_local(args, stack, *urls, cleanup, live) if urls else None
+        engine = Engine(
+            stack,
+            endpoint,
+            clock=clock,
+            faults=all_faults,
+            listeners=[live],
+            seed=args.seed,
+            executor=executor,
+        )
         sink: TextIO = sys.stderr if args.verbose else cleanup.enter_context(open(os.devnull, "w"))
         cleanup.enter_context(contextlib.redirect_stdout(sink))
         if not args.verbose:  # the functions' warnings too; the trace and logging hold their own streams
             cleanup.enter_context(contextlib.redirect_stderr(sink))
         yield Run(args, stack, endpoint, engine, live, report_stream, real_stdout, clock_started=clock.now())
+
+
+def _container_endpoints(
+    args: argparse.Namespace, cleanup: contextlib.ExitStack, report_stream: TextIO
+) -> tuple[str, str]:
+    """(the endpoint as this process reaches it, as functions in containers reach it).
+    Without --endpoint-url: a moto container on the functions' network, stopped on exit."""
+    from asyncrun.containers import MotoContainer
+    from asyncrun.samlocal import SamLocalError
+
+    if args.endpoint_url:
+        function_url = args.function_endpoint_url or args.endpoint_url
+        if _is_loopback(function_url):
+            raise CommandError(
+                f"--executor sam-local: functions in containers cannot reach {function_url} (this "
+                "machine's loopback); give --function-endpoint-url, or leave out --endpoint-url to "
+                "start a moto container"
+            )
+        return args.endpoint_url, function_url
+    if args.function_endpoint_url:
+        raise CommandError("--function-endpoint-url needs --endpoint-url")
+    print(
+        "asyncrun: starting a moto container for the functions in containers", file=report_stream, flush=True
+    )
+    try:
+        moto = MotoContainer().start()
+    except SamLocalError as error:
+        raise CommandError(f"--executor sam-local: {error}") from None
+    cleanup.callback(moto.stop)
+    return moto.host_url, moto.container_url
+
+
+def _start_sam_local(
+    args: argparse.Namespace,
+    stack: Stack,
+    endpoint_url: str,
+    function_endpoint_url: str,
+    cleanup: contextlib.ExitStack,
+    live: LiveTrace,
+) -> SamLocalExecutor:
+    from asyncrun.containers import SamLocalExecutor
+    from asyncrun.samlocal import SamLocalError
+
+    live.note("Starting the functions in Lambda runtime containers (sam local start-lambda)")
+    try:
+        executor = SamLocalExecutor(
+            stack,
+            endpoint_url=endpoint_url,
+            function_endpoint_url=function_endpoint_url,
+            output=sys.stderr if args.verbose else None,
+        )
+        cleanup.callback(executor.close)
+        return executor.start()
+    except SamLocalError as error:
+        raise CommandError(f"--executor sam-local: {error}") from None
+
+
+def _is_loopback(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _stop_on_sigterm(cleanup: contextlib.ExitStack) -> None:
+    """SIGTERM stops the run the way Ctrl-C does, so containers are removed on the way out."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    cleanup.callback(signal.signal, signal.SIGTERM, previous)
 
 
 def finish(
@@ -401,6 +509,7 @@ def configure_logging(verbosity: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     from asyncrun.errors import AsyncrunError
+    from asyncrun.samlocal import SamLocalError
     from asyncrun.template import TemplateError
 
     args = parse_args(argv)
@@ -412,6 +521,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(error))
     except AsyncrunError as error:
         return _fail(f"{error.code}: {error.message}")
+    except SamLocalError as error:  # sam or a container failed during the run
+        return _fail(str(error))
     except KeyboardInterrupt:
         return _fail("interrupted")
 

@@ -515,9 +515,14 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def run_serve(args: argparse.Namespace) -> int:
     """The `serve` subcommand: prints where it listens, then serves until interrupted
     (Ctrl-C or SIGTERM). The functions' own output goes to stderr with -v, else nowhere."""
-    from asyncrun.cli import load, parse_faults
+    from asyncrun.cli import CommandError, load, parse_faults
     from asyncrun.report import LiveTrace
 
+    if getattr(args, "executor", "in-process") != "in-process":
+        raise CommandError(
+            "serve runs the functions in this process; --executor sam-local works with "
+            "upload, invoke, redrive and demo"
+        )
     stack = load(args)
     faults = parse_faults(args.faults)
     out = sys.stdout
