@@ -1,7 +1,11 @@
 """The conformance harness: each test loads one of the small SAM templates beside it
 with the front's `load_stack`, provisions it, starts an `Engine`, and reads results
-from the destinations themselves. Every test runs twice: against the embedded moto,
-and against a moto server on loopback through `--endpoint-url` (marked `server`)."""
+from the destinations themselves. Every test runs against the embedded moto and
+against a moto server on loopback through `--endpoint-url` (marked `server`), with
+the in-process executor; and, when a container engine answers, with the functions in
+Lambda runtime containers (`sam local start-lambda`, marked `containers`) against a
+moto container they can reach. A test that cannot run in containers by nature is
+marked `in_process_only` with the reason."""
 
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ from typing import Any
 import pytest
 
 from asyncrun.clock import Clock
+from asyncrun.containers import MotoContainer, SamLocalExecutor, engine_problem
 from asyncrun.endpoint import Endpoint
 from asyncrun.engine import Engine
 from asyncrun.faults import Fault
@@ -45,13 +50,52 @@ class _SharedClientsEndpoint(Endpoint):
     client.cache_clear = lambda: None  # type: ignore[attr-defined]
 
 
+BACKENDS = ("embedded", "server", "sam-local")  # in the order they run (see _Backends)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "in_process_only(reason): the test cannot run with functions in containers"
+    )
+
+
+_engine_problem: list[str | None] = []
+
+
+def _sam_local_skip() -> pytest.MarkDecorator:
+    if not _engine_problem:
+        _engine_problem.append(engine_problem())
+    problem = _engine_problem[0]
+    return pytest.mark.skipif(problem is not None, reason=f"functions in containers: {problem}")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    params = [
+        pytest.param("embedded", id="embedded"),
+        pytest.param("server", marks=pytest.mark.server, id="server"),
+    ]
+    if metafunc.definition.get_closest_marker("in_process_only") is None:
+        params.append(
+            pytest.param("sam-local", marks=[pytest.mark.containers, _sam_local_skip()], id="sam-local")
+        )
+    metafunc.parametrize("backend", params, indirect=True)
+
+
+def _backend_of(item: pytest.Item) -> int:
+    callspec = getattr(item, "callspec", None)
+    kind = callspec.params.get("backend", "embedded") if callspec is not None else "embedded"
+    return BACKENDS.index(kind)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     ours = [item for item in items if item.path.is_relative_to(here)]
     for item in ours:
         item.add_marker(pytest.mark.conformance)
-    # Embedded first, then server: one endpoint switch (see _Backends).
-    ordered = sorted(ours, key=lambda item: "[server" in item.nodeid or "-server" in item.nodeid)
+    # Embedded first, then server, then containers: one endpoint switch each (see _Backends).
+    ordered = sorted(ours, key=_backend_of)
     slots = iter(ordered)
     items[:] = [next(slots) if item.path.is_relative_to(here) else item for item in items]
 
@@ -79,6 +123,13 @@ def moto_server() -> Iterator[str]:
     server.stop()
 
 
+@pytest.fixture(scope="session")
+def moto_container() -> Iterator[MotoContainer]:
+    """moto in a container on the functions' network: the sam-local backend's endpoint."""
+    with MotoContainer() as moto:
+        yield moto
+
+
 class _Backends:
     """One endpoint at a time for the whole conformance package, each template
     provisioned once per endpoint and cleaned between tests: provisioning a template
@@ -90,11 +141,17 @@ class _Backends:
         self.kind: str | None = None
         self.endpoint: Endpoint | None = None
         self.provisioned: dict[str, Stack] = {}
+        # sam-local: one start-lambda per template, started at its first use
+        self.moto: MotoContainer | None = None
+        self.executors: dict[str, SamLocalExecutor] = {}
 
-    def use(self, kind: str, server_url: Callable[[], str]) -> Endpoint:
+    def use(self, kind: str, server_url: Callable[[], str], moto: Callable[[], MotoContainer]) -> Endpoint:
         if kind != self.kind or self.endpoint is None:
             self.close()
-            if kind == "server":
+            if kind == "sam-local":
+                self.moto = moto()
+                self.endpoint = _SharedClientsEndpoint(url=self.moto.host_url, region=REGION).start()
+            elif kind == "server":
                 url = server_url()
                 reset = urllib.request.Request(f"{url}/moto-api/reset", method="POST")  # noqa: S310 - loopback
                 with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 - loopback only
@@ -135,10 +192,25 @@ class _Backends:
                 entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
                 sqs.delete_message_batch(QueueUrl=url, Entries=entries)
 
+    def executor(self, template: str) -> SamLocalExecutor | None:
+        """The template's start-lambda on the sam-local backend; None otherwise."""
+        if self.kind != "sam-local":
+            return None
+        assert self.moto is not None
+        if template not in self.executors:
+            moto = self.moto
+            executor = SamLocalExecutor(
+                stack_of(template), endpoint_url=moto.host_url, function_endpoint_url=moto.container_url
+            )
+            self.executors[template] = executor.start()
+        return self.executors[template]
+
     def close(self) -> None:
+        for executor in self.executors.values():
+            executor.close()
         if self.endpoint is not None:
             self.endpoint.stop()
-        self.endpoint, self.kind, self.provisioned = None, None, {}
+        self.endpoint, self.kind, self.provisioned, self.moto, self.executors = None, None, {}, None, {}
 
 
 @pytest.fixture(scope="package")
@@ -148,13 +220,18 @@ def _backends() -> Iterator[_Backends]:
     backends.close()
 
 
-@pytest.fixture(params=["embedded", pytest.param("server", marks=pytest.mark.server)])
+@pytest.fixture
 def backend(request: pytest.FixtureRequest, _backends: _Backends) -> _Backends:
-    if request.param == "server":
-        request.getfixturevalue("socket_enabled")
-    else:
+    """Parametrized by `pytest_generate_tests`: embedded, server, sam-local."""
+    if request.param == "embedded":
         request.getfixturevalue("socket_disabled")
-    _backends.use(request.param, lambda: request.getfixturevalue("moto_server"))
+    else:
+        request.getfixturevalue("socket_enabled")
+    _backends.use(
+        request.param,
+        lambda: request.getfixturevalue("moto_server"),
+        lambda: request.getfixturevalue("moto_container"),
+    )
     return _backends
 
 
@@ -169,6 +246,7 @@ class Harness:
     stack: Stack
     endpoint: Endpoint
     engine: Engine
+    executor: str  # "in-process" or "sam-local"
 
     def function(self, logical_id: str) -> FunctionSpec:
         return self.stack.functions[logical_id]
@@ -231,7 +309,8 @@ def harness(backend: _Backends) -> Callable[..., Harness]:
         if edit is not None:
             edit(stack)
         assert backend.endpoint is not None
-        engine = Engine(stack, backend.endpoint, faults=faults, clock=clock, seed=seed)
-        return Harness(stack, backend.endpoint, engine)
+        executor = backend.executor(template)
+        engine = Engine(stack, backend.endpoint, faults=faults, clock=clock, seed=seed, executor=executor)
+        return Harness(stack, backend.endpoint, engine, "in-process" if executor is None else "sam-local")
 
     return make

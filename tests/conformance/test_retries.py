@@ -23,10 +23,11 @@ def _finished(h, request_id):
 def test_every_attempt_of_an_event_uses_the_same_request_id(harness):
     # Given a function that fails twice, then succeeds
     h = harness("core")
-    request_id = h.engine.invoke_async("Worker", {"action": "fail_times", "times": 2})
+    request_id = h.engine.invoke_async("Worker", {"action": "fail_times", "times": 2, "key": "same-id"})
     h.run()
     record = h.one_body("SuccessQueue")
-    # Then the function saw one request id on three attempts (it counts per request id)
+    # Then one event ran three times under one request id (the function's own view of
+    # it: test_executor::test_asynchronous_attempts_get_the_events_request_id_in_the_context)
     assert record["responsePayload"] == {"succeeded_on_attempt": 3}
     assert record["requestContext"]["requestId"] == request_id
     assert record["requestContext"]["approximateInvokeCount"] == 3

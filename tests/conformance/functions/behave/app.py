@@ -6,9 +6,10 @@ import os
 import sys
 import time
 
+import boto3
 from counterlib import bump
 
-_attempts: dict[str, int] = {}  # request id -> attempts seen by this execution environment
+_s3 = None  # created on first use, then kept warm
 
 
 class OrderRejected(Exception):
@@ -30,7 +31,9 @@ def lambda_handler(event, context):
         time.sleep(float(event["seconds"]))
         return {"slept": event["seconds"]}
     if action == "fail_times":
-        seen = _attempts[context.aws_request_id] = _attempts.get(context.aws_request_id, 0) + 1
+        # Counted in the bucket, per event key: a module global would only count within
+        # one execution environment, and Lambda may run each attempt in another.
+        seen = _count_attempt(str(event["key"]))
         if seen <= int(event["times"]):
             raise RuntimeError(f"attempt {seen} fails")
         return {"succeeded_on_attempt": seen}
@@ -59,3 +62,15 @@ def lambda_handler(event, context):
     if action == "counter":
         return {"count": bump()}
     return {"echo": event}
+
+
+def _count_attempt(key: str) -> int:
+    global _s3
+    _s3 = _s3 or boto3.client("s3")
+    bucket, name = os.environ["COUNTER_BUCKET"], f"attempts/{key}"
+    try:
+        seen = int(_s3.get_object(Bucket=bucket, Key=name)["Body"].read()) + 1
+    except _s3.exceptions.NoSuchKey:
+        seen = 1
+    _s3.put_object(Bucket=bucket, Key=name, Body=str(seen).encode())
+    return seen
