@@ -7,15 +7,8 @@ from datetime import UTC, datetime
 
 from asyncrun.clock import VirtualClock
 from asyncrun.metrics import ASYNC_EVENTS_DROPPED, INVOCATIONS
+from tests.support.records import RECORD_KEYS
 
-RECORD_KEYS = [
-    "version",
-    "timestamp",
-    "requestContext",
-    "requestPayload",
-    "responseContext",
-    "responsePayload",
-]
 REQUEST_CONTEXT_KEYS = ["requestId", "functionArn", "condition", "approximateInvokeCount"]
 TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
 START = 1_800_000_000.0  # a fixed virtual start: 2027-01-15T08:00:00Z

@@ -14,17 +14,9 @@ import pytest
 
 from asyncrun.stack import FunctionSpec
 from tests.pipeline.conftest import SAMPLES, Pipeline, StartPipeline
+from tests.support.records import RECORD_KEYS
 
 pytestmark = pytest.mark.pipeline
-
-RECORD_KEYS = [
-    "version",
-    "timestamp",
-    "requestContext",
-    "requestPayload",
-    "responseContext",
-    "responsePayload",
-]
 
 
 def delete_audit_bucket(pipeline: Pipeline) -> None:

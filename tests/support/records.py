@@ -9,6 +9,16 @@ from typing import Any
 
 from tests.support.template import Template
 
+# The invocation record's keys, in the order Lambda writes them.
+RECORD_KEYS = [
+    "version",
+    "timestamp",
+    "requestContext",
+    "requestPayload",
+    "responseContext",
+    "responsePayload",
+]
+
 
 def alias_arn(template: Template, function_id: str) -> str:
     alias = template.function_property(function_id, "AutoPublishAlias")

@@ -15,15 +15,7 @@ from pipeline.uploads import UploadResult
 from pydantic import ValidationError
 
 from tests.support.events import EVENTS_DIR, event_files, load_event
-
-RECORD_KEYS = [
-    "version",
-    "timestamp",
-    "requestContext",
-    "requestPayload",
-    "responseContext",
-    "responsePayload",
-]
+from tests.support.records import RECORD_KEYS
 
 
 def _record_files() -> list[Path]:
