@@ -26,7 +26,7 @@ class Endpoint:
         self.url = url
         self.region = region
         self._mock: Any = None
-        self._hidden_endpoints: dict[str, str] = {}
+        self._set_aside: dict[str, str | None] = {}
 
     @property
     def embedded(self) -> bool:
@@ -40,12 +40,7 @@ class Endpoint:
         if self.embedded and self._mock is None:
             from moto import mock_aws  # imported late: moto is heavy and unused with --endpoint-url
 
-            # botocore reads AWS_ENDPOINT_URL[_<SERVICE>] when a client has no endpoint of
-            # its own: left in place, a shell's variable would send the embedded stack's
-            # calls (the runner's and the functions') to that URL instead of moto.
-            self._hidden_endpoints = {
-                name: os.environ.pop(name) for name in list(os.environ) if name.startswith("AWS_ENDPOINT_URL")
-            }
+            self._set_aside_user_configuration()
             self._mock = mock_aws()
             self._mock.start()
         return self
@@ -54,9 +49,28 @@ class Endpoint:
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
-            os.environ.update(self._hidden_endpoints)
-            self._hidden_endpoints = {}
+            for name, value in self._set_aside.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            self._set_aside = {}
         self.client.cache_clear()
+
+    def _set_aside_user_configuration(self) -> None:
+        """The user's AWS configuration has no place in an embedded stack, as it has none
+        inside Lambda: botocore falls back to AWS_ENDPOINT_URL[_<SERVICE>] and to the
+        config file's endpoint_url for a client without an endpoint (sending the runner's
+        and the functions' calls there instead of moto), and a profile that does not exist
+        stops every client. Restored by `stop`."""
+        names = [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL")]
+        names += ["AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"]
+        self._set_aside = {name: os.environ.get(name) for name in names}
+        for name in names:
+            os.environ.pop(name, None)
+        # Not merely unset: botocore would then read ~/.aws/config and ~/.aws/credentials.
+        os.environ["AWS_CONFIG_FILE"] = os.devnull
+        os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
 
     def __enter__(self) -> Endpoint:
         return self.start()

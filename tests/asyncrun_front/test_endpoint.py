@@ -1,5 +1,7 @@
 import os
+from pathlib import Path
 
+import boto3
 import pytest
 
 from asyncrun.endpoint import Endpoint
@@ -18,6 +20,27 @@ def test_an_embedded_endpoint_ignores_a_shells_endpoint_url(monkeypatch: pytest.
     # and the shell's settings are back once it stops
     assert os.environ["AWS_ENDPOINT_URL"] == "http://127.0.0.1:9"
     assert os.environ["AWS_ENDPOINT_URL_S3"] == "http://127.0.0.1:9"
+
+
+def test_an_embedded_endpoint_is_not_redirected_or_stopped_by_the_users_aws_configuration(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    # Given a config file that sends every client elsewhere, and a profile that does not exist
+    config = tmp_path / "config"
+    config.write_text("[default]\nendpoint_url = http://127.0.0.1:9\n")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(config))
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    monkeypatch.delenv("AWS_SHARED_CREDENTIALS_FILE", raising=False)
+    with Endpoint(region="us-east-1") as endpoint:
+        # When the runner and a function (a client of its own, from the environment) call S3
+        endpoint.client("s3").create_bucket(Bucket="embedded-only")
+        function_client = boto3.session.Session().client("s3", region_name="us-east-1")
+        # Then both reach the embedded moto
+        assert [b["Name"] for b in function_client.list_buckets()["Buckets"]] == ["embedded-only"]
+    # and the user's configuration is back once it stops
+    assert os.environ["AWS_CONFIG_FILE"] == str(config)
+    assert os.environ["AWS_PROFILE"] == "no-such-profile"
+    assert "AWS_SHARED_CREDENTIALS_FILE" not in os.environ
 
 
 def test_a_url_endpoint_gives_functions_its_url() -> None:

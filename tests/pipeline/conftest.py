@@ -43,9 +43,6 @@ HERE = Path(__file__).parent
 SAMPLES = TEMPLATE_PATH.parent / "samples"
 # Every test's virtual clock starts here, so dated keys are known in advance.
 START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
-# Variables that would send the functions' or the runner's SDK calls somewhere else than
-# the embedded moto (botocore reads AWS_ENDPOINT_URL even when no URL is passed).
-_REDIRECTING_VARIABLES = ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -285,9 +282,9 @@ class _Backend:
 # a "package" fixture would then keep moto started for the folders that run after this one.
 @pytest.fixture(scope="module")
 def _backend() -> Iterator[_Backend]:
+    # The embedded endpoint sets the user's AWS configuration aside itself; what it
+    # leaves (local credentials, region) is undone here for the suites that follow.
     saved = dict(os.environ)
-    for name in _REDIRECTING_VARIABLES:
-        os.environ.pop(name, None)
     backend = _Backend()
     try:
         yield backend
