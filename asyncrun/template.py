@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from asyncrun.endpoint import DEFAULT_ACCOUNT_ID
@@ -225,7 +226,6 @@ def _translate(
 ) -> dict[str, Any]:
     """The SAM transform, offline: no IAM lookup of managed policies, and local code
     folders hidden behind placeholders the translator accepts."""
-    import boto3
     from samtranslator.model.exceptions import ExceptionWithMessage, InvalidDocumentException
     from samtranslator.parser.parser import Parser
     from samtranslator.translator.translator import Translator
@@ -238,9 +238,10 @@ def _translate(
     _hide_local_code(document, code_paths)
     values = dict(parameter_values)
     to_py27_compatible_template(document, values)
-    # The translator needs a region; a session built here keeps it from reading the
-    # user's AWS configuration.
-    translator = Translator(None, Parser(), boto_session=boto3.session.Session(region_name=region))
+    # The translator reads only `region_name` from its session. A real session would
+    # resolve the user's AWS profile, and a profile that does not exist stops it.
+    region_only = SimpleNamespace(region_name=region)
+    translator = Translator(None, Parser(), boto_session=region_only)
     try:
         translated = translator.translate(document, values, get_managed_policy_map=lambda: {})
     except InvalidDocumentException as error:

@@ -172,3 +172,14 @@ def test_json_templates_are_read(write_template: Callable[..., Path]) -> None:
     )
 
     assert load_stack(path).queues["Queue"].name == "q"
+
+
+def test_the_transform_does_not_read_the_users_aws_profile(
+    template_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a shell whose AWS profile does not exist
+    monkeypatch.setenv("AWS_PROFILE", "no-such-profile")
+    # When the template is read, Then it translates with the region it was given
+    stack = load_stack(template_path, region="eu-west-1")
+    assert stack.region == "eu-west-1"
+    assert all(":eu-west-1:" in spec.arn for spec in stack.functions.values())
