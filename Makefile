@@ -17,7 +17,7 @@ export UV_PYTHON_DOWNLOADS := never
 # (DOCKER_HOST, a Docker or podman socket), else one provisioned by the script when this
 # machine allows it (root and apt); otherwise the container tests are skipped, saying why.
 define container_engine
-if ! $(PY) -c 'import sys; from asyncrun.containers import engine_problem; sys.exit(engine_problem() is not None)'; then \
+if ! $(PY) -c 'import sys; from asyncrun.runtimes.containers import engine_problem; sys.exit(engine_problem() is not None)'; then \
   if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && [ -x scripts/provision-container-engine.sh ]; then \
     echo "$@: no container engine answers: provisioning one (scripts/provision-container-engine.sh)" >&2; \
     if engine=$$(scripts/provision-container-engine.sh); then eval "$$engine"; export DOCKER_HOST; \
@@ -27,7 +27,7 @@ fi
 endef
 # Stop unless a container engine answers (for the targets that need one).
 define require_container_engine
-$(PY) -c 'import sys; from asyncrun.containers import engine_problem; p = engine_problem(); p and sys.exit("$@: " + p)'
+$(PY) -c 'import sys; from asyncrun.runtimes.containers import engine_problem; p = engine_problem(); p and sys.exit("$@: " + p)'
 endef
 # pytest's "no tests collected" is a failure, not a pass.
 define pytest_status

@@ -1,5 +1,5 @@
 """`python -m asyncrun`."""
 
-from asyncrun.cli import main
+from asyncrun.cli.main import main
 
 raise SystemExit(main())

@@ -20,11 +20,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from asyncrun.endpoint import Endpoint  # noqa: E402
-from asyncrun.engine import Engine  # noqa: E402
-from asyncrun.provision import provision  # noqa: E402
-from asyncrun.template import load_stack  # noqa: E402
-from asyncrun.trace import AttemptFinished  # noqa: E402
+from asyncrun.runtimes import default_executor  # noqa: E402
+from asyncrun.service.engine import Engine  # noqa: E402
+from asyncrun.service.trace import AttemptFinished  # noqa: E402
+from asyncrun.stack.endpoint import Endpoint  # noqa: E402
+from asyncrun.stack.provision import provision  # noqa: E402
+from asyncrun.stack.template import load_stack  # noqa: E402
 
 FUNCTIONS = ("upload", "process", "audit")
 
@@ -51,7 +52,7 @@ def bench_engine(events: int) -> dict:
     with Endpoint() as endpoint:
         stack = load_stack(ROOT / "bench/templates/throughput.yaml", stack_name="bench")
         provision(stack, endpoint)
-        engine = Engine(stack, endpoint)
+        engine = Engine(stack, endpoint, executor=default_executor(stack, endpoint))
         started = time.perf_counter()
         for n in range(events):
             engine.invoke_async("Echo" if n % 2 else "Failing", {"n": n})
@@ -93,7 +94,7 @@ def bench_pipeline(megabytes: int) -> dict:
     with Endpoint() as endpoint:
         stack = load_stack(ROOT / "template.yaml")
         provision(stack, endpoint)
-        engine = Engine(stack, endpoint)
+        engine = Engine(stack, endpoint, executor=default_executor(stack, endpoint))
         bucket = next(b for b in stack.buckets.values() if b.notifications).name
         endpoint.client("s3").put_object(Bucket=bucket, Key="bench/large.csv", Body=body)
         del body

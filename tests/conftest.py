@@ -5,21 +5,15 @@ and a way to invoke a function's real handler with the environment Lambda gives 
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:  # `tests.support` is imported from the repository root
-    sys.path.insert(0, str(ROOT))
-
-from asyncrun.context import LambdaContext  # noqa: E402
-from tests.support.handlers import load_handler  # noqa: E402
-from tests.support.storage import Invoke, StackStorage, create_bucket, create_table  # noqa: E402
-from tests.support.template import Template, project_template  # noqa: E402
+from asyncrun.runtimes.context import LambdaContext
+from tests.support.handlers import load_handler
+from tests.support.storage import Invoke, StackStorage, create_bucket, create_table
+from tests.support.template import Template, project_template
 
 FAKE_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",

@@ -1,0 +1,601 @@
+"""Running functions in Lambda runtime containers with `sam local`.
+
+`SamLocalExecutor` is the `Executor` that sends each attempt to `sam local
+start-lambda` (one warm container per function, the Lambda runtime interface
+emulator enforcing the timeout) instead of running the handler in this process.
+Functions in containers cannot reach this machine's loopback, so they need an
+endpoint they can reach: `MotoContainer` runs moto as a container on the same
+network, published on a loopback port for the runner's own calls.
+
+The container engine is whatever `DOCKER_HOST` names, else a Docker or podman
+socket at its usual place; `scripts/provision-container-engine.sh` sets one up on
+a machine that has none."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Mapping
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import IO, Any
+
+from asyncrun.errors import SamLocalError
+from asyncrun.runtimes.inprocess import AttemptResult
+from asyncrun.runtimes.samlocal import ENDPOINT_VARIABLE, LocalTemplate, cache_dir_for, derive
+from asyncrun.service.records import timeout_error_payload
+from asyncrun.stack.endpoint import LOCAL_CREDENTIALS
+from asyncrun.stack.model import FunctionSpec, Stack
+
+log = logging.getLogger(__name__)
+
+NETWORK = "asyncrun-sam-local"  # functions and moto share it; container names resolve by DNS
+PROVISION_HINT = (
+    "run scripts/provision-container-engine.sh as root (it sets up podman and the Lambda image "
+    'offline) and then eval "$(scripts/provision-container-engine.sh)" to export DOCKER_HOST'
+)
+# Where a local socket usually is when DOCKER_HOST is not set.
+_USUAL_SOCKETS = ("unix:///var/run/docker.sock", "unix:///run/podman/podman.sock")
+_MOTO_PORT = 5000
+# The runtime interface emulator answers a timed-out invoke with this text, not JSON.
+_RIE_TIMEOUT = re.compile(r"Task timed out after (\d+(?:\.\d+)?) seconds")
+_REQUEST_ID_PREFIX = re.compile(r"^RequestId: ([0-9a-fA-F-]{36}) ")
+# Room above a function's Timeout for a cold start (first use builds the function's image).
+_COLD_START_ALLOWANCE = 300.0
+_STOP_GRACE = 20.0
+
+
+# ---------------------------------------------------------------------- the engine
+def _ping(docker_host: str, timeout: float = 3.0) -> bool:
+    """Whether the Docker API at `docker_host` answers `_ping` with OK."""
+    try:
+        if docker_host.startswith("unix://"):
+            path = docker_host.removeprefix("unix://")
+            if not os.path.exists(path):
+                return False
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(timeout)
+                sock.connect(path)
+                sock.sendall(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+                answer = b""
+                while chunk := sock.recv(4096):
+                    answer += chunk
+            head, _, body = answer.partition(b"\r\n\r\n")
+            return head.split(b" ", 2)[1:2] == [b"200"] and body.strip() == b"OK"
+        if docker_host.startswith("tcp://"):
+            url = "http://" + docker_host.removeprefix("tcp://").rstrip("/") + "/_ping"
+            with urllib.request.urlopen(url, timeout=timeout) as response:
+                return bool(response.status == 200)
+    except (OSError, IndexError):
+        return False
+    return False
+
+
+def find_docker_host() -> str:
+    """The `DOCKER_HOST` value that reaches a working container engine ("" for the
+    Docker client's own default), or SamLocalError saying what to do."""
+    configured = os.environ.get("DOCKER_HOST")
+    if configured:
+        if _ping(configured) or (not configured.startswith("unix://") and _docker_info_ok()):
+            return configured
+        raise SamLocalError(f"DOCKER_HOST={configured} does not answer; {PROVISION_HINT}")
+    for candidate in _USUAL_SOCKETS:
+        if _ping(candidate):
+            return candidate
+    if _docker_info_ok():
+        return ""
+    raise SamLocalError(f"no container engine answers (no DOCKER_HOST, no socket); {PROVISION_HINT}")
+
+
+def engine_problem() -> str | None:
+    """Why containers cannot run here, or None when an engine answers."""
+    try:
+        find_docker_host()
+    except SamLocalError as error:
+        return str(error)
+    return None
+
+
+def _docker_info_ok() -> bool:
+    docker = shutil.which("docker")
+    if docker is None:
+        return False
+    try:
+        done = subprocess.run([docker, "info"], capture_output=True, timeout=20, check=False)  # noqa: S603
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def docker_client(docker_host: str) -> Any:
+    import docker  # the Docker SDK SAM itself uses; imported only when containers run
+
+    environment = dict(os.environ)
+    if docker_host:
+        environment["DOCKER_HOST"] = docker_host
+    return docker.from_env(environment=environment, timeout=60)
+
+
+def ensure_network(client: Any, name: str = NETWORK) -> None:
+    """A user-defined bridge network (its DNS resolves container names)."""
+    if not client.networks.list(names=[name]):
+        log.debug("creating container network %s", name)
+        client.networks.create(name, driver="bridge")
+
+
+# ---------------------------------------------------------------------- moto
+def moto_image(client: Any) -> str:
+    """The moto server image: ASYNCRUN_MOTO_IMAGE, else the one the provisioning
+    script builds offline, else moto's public image; the version matches the moto
+    this runner uses."""
+    chosen = os.environ.get("ASYNCRUN_MOTO_IMAGE")
+    if chosen:
+        return chosen
+    try:
+        moto_version = version("moto")
+    except PackageNotFoundError:
+        moto_version = "latest"
+    local = f"localhost/asyncrun-moto:{moto_version}"
+    with contextlib.suppress(Exception):
+        client.images.get(local)
+        return local
+    return f"motoserver/moto:{moto_version}"
+
+
+class MotoContainer:
+    """A moto server in a container on `network`: `host_url` is its loopback port for
+    this process, `container_url` its address for functions in containers."""
+
+    def __init__(
+        self, *, docker_host: str | None = None, network: str = NETWORK, name: str | None = None
+    ) -> None:
+        self.docker_host = find_docker_host() if docker_host is None else docker_host
+        self.network = network
+        self.name = name or f"asyncrun-moto-{uuid.uuid4().hex[:8]}"
+        self.host_url = ""
+        self._container: Any = None
+
+    @property
+    def container_url(self) -> str:
+        return f"http://{self.name}:{_MOTO_PORT}"
+
+    def start(self, *, ready_timeout: float = 60.0) -> MotoContainer:
+        client = docker_client(self.docker_host)
+        ensure_network(client, self.network)
+        image = moto_image(client)
+        log.debug("starting %s from %s on %s", self.name, image, self.network)
+        try:
+            self._container = client.containers.run(
+                image,
+                detach=True,
+                name=self.name,
+                network=self.network,
+                ports={f"{_MOTO_PORT}/tcp": ("127.0.0.1", None)},  # loopback only, any free port
+                remove=True,
+            )
+        except Exception as error:
+            raise SamLocalError(f"cannot start the moto container from {image}: {error}") from None
+        try:
+            self._container.reload()
+            binding = self._container.ports[f"{_MOTO_PORT}/tcp"][0]
+            self.host_url = f"http://127.0.0.1:{binding['HostPort']}"
+            _wait_http(f"{self.host_url}/moto-api/", ready_timeout, what=f"moto in container {self.name}")
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        container, self._container = self._container, None
+        if container is None:
+            return
+        with contextlib.suppress(Exception):  # already gone (removed on exit)
+            container.remove(force=True)
+
+    def __enter__(self) -> MotoContainer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _wait_http(
+    url: str, timeout: float, *, what: str, process: subprocess.Popen[bytes] | None = None
+) -> None:
+    """Until `url` answers any HTTP status (or the process it depends on exits)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):  # noqa: S310 - loopback only
+                return
+        except urllib.error.HTTPError:
+            return  # answered, with an error status: it is up
+        except OSError:
+            pass
+        if process is not None and process.poll() is not None:
+            raise SamLocalError(f"{what} exited with status {process.returncode} before answering")
+        if time.monotonic() > deadline:
+            raise SamLocalError(f"{what} did not answer at {url} within {timeout:.0f} s")
+        time.sleep(0.2)
+
+
+# ---------------------------------------------------------------------- sam
+def sam_command(*args: str) -> list[str]:
+    """`sam` from this interpreter's environment."""
+    return [sys.executable, "-m", "samcli", *args]
+
+
+def sam_environment(docker_host: str, region: str, endpoint_url: str) -> dict[str, str]:
+    """The environment for sam: only what it needs. SAM lets a variable of its own
+    environment override a function's declared variable of the same name, so nothing
+    else of this process's environment may leak into the functions.
+
+    `endpoint_url` (the local endpoint, as this machine reaches it) answers the STS
+    call `sam local` makes to learn the account id, which would otherwise go to AWS
+    (and, with no network, wait for its retries)."""
+    keep = ("HOME", "LANG", "LC_ALL", "TMPDIR", "USER", "XDG_CACHE_HOME", "XDG_CONFIG_HOME")
+    env = {name: os.environ[name] for name in keep if name in os.environ}
+    # sam build looks for python3.13 (with pip) on PATH: this interpreter's folder first.
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", os.defpath)])
+    env.update(LOCAL_CREDENTIALS)
+    env.update({"AWS_DEFAULT_REGION": region, "AWS_REGION": region, "SAM_CLI_TELEMETRY": "0"})
+    env["AWS_ENDPOINT_URL_STS"] = endpoint_url
+    if docker_host:
+        env["DOCKER_HOST"] = docker_host
+    return env
+
+
+def sam_build(
+    local: LocalTemplate,
+    *,
+    build_dir: Path,
+    cache_dir: Path,
+    env: Mapping[str, str],
+    parameter_overrides: Mapping[str, str] | None = None,
+    output: IO[str] | None = None,
+) -> Path:
+    """`sam build` of the derived template into `build_dir`, reusing `cache_dir`
+    between runs; returns the built template."""
+    command = sam_command(
+        "build",
+        "--template-file",
+        str(local.path),
+        "--build-dir",
+        str(build_dir),
+        "--cached",
+        "--cache-dir",
+        str(cache_dir),
+        *local.override_args(parameter_overrides),
+    )
+    started = time.monotonic()
+    done = subprocess.run(  # noqa: S603 - our own interpreter running sam
+        command, cwd=local.path.parent, env=dict(env), capture_output=True, text=True, check=False
+    )
+    if output is not None:
+        output.write(done.stdout + done.stderr)
+    if done.returncode != 0:
+        tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-15:])
+        raise SamLocalError(f"sam build of {local.source} failed (exit {done.returncode}):\n{tail}")
+    log.debug("sam build of %s took %.1f s", local.source, time.monotonic() - started)
+    return build_dir / "template.yaml"
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _parameter_text(value: Any) -> str:
+    """A parameter value as sam takes it (a list parameter as comma-separated text)."""
+    return ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+
+
+class SamLocalExecutor:
+    """Runs each attempt in the function's Lambda runtime container through `sam
+    local start-lambda` (one per executor, started by `start()`, stopped by
+    `close()`).
+
+    `endpoint_url` is the AWS endpoint as this machine reaches it (sam asks it for the
+    account id); `function_endpoint_url` is the same endpoint as the functions in
+    containers reach it, and becomes their declared `AWS_ENDPOINT_URL`. Each function
+    also gets its template environment as asyncrun resolved it (sam cannot resolve
+    `!GetAtt` of resources it does not create), and its physical name as
+    `AWS_LAMBDA_FUNCTION_NAME` (the emulator builds the invoked ARN from it).
+
+    A template whose functions have dependencies to install (a layer with a
+    `BuildMethod`, a `requirements.txt`) is built first, into a temporary folder,
+    with sam's build cache kept beside the template (`.aws-sam/asyncrun/`)."""
+
+    def __init__(
+        self,
+        stack: Stack,
+        *,
+        endpoint_url: str,
+        function_endpoint_url: str,
+        docker_host: str | None = None,
+        network: str = NETWORK,
+        cache_root: Path | None = None,
+        warm_containers: str = "LAZY",
+        output: IO[str] | None = None,
+    ) -> None:
+        self.stack = stack
+        self.endpoint_url = endpoint_url
+        self.function_endpoint_url = function_endpoint_url
+        self.docker_host = find_docker_host() if docker_host is None else docker_host
+        self.network = network
+        self.cache_root = cache_root or stack.template_path.parent / ".aws-sam" / "asyncrun"
+        self.warm_containers = warm_containers
+        self.output = output  # sam's own output (the functions' logs); a file in the work folder otherwise
+        self.url = ""
+        self._process: subprocess.Popen[bytes] | None = None
+        self._work: tempfile.TemporaryDirectory[str] | None = None
+        self._log_path: Path | None = None
+        self._started_at = 0.0
+        self._client: Any = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self, *, ready_timeout: float = 180.0) -> SamLocalExecutor:
+        if self._process is not None:
+            return self
+        self._work = tempfile.TemporaryDirectory(prefix="asyncrun-sam-local-")
+        work = Path(self._work.name)
+        try:
+            self._start(work, ready_timeout)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def _start(self, work: Path, ready_timeout: float) -> None:
+        identity = {
+            logical_id: {"AWS_LAMBDA_FUNCTION_NAME": spec.name, "AWS_LAMBDA_LOG_GROUP_NAME": spec.log_group}
+            for logical_id, spec in self.stack.functions.items()
+        }
+        local = derive(
+            self.stack.template_path,
+            work / "derived",
+            endpoint_url=self.function_endpoint_url,
+            variables=identity,
+        )
+        env = sam_environment(self.docker_host, self.stack.region, self.endpoint_url)
+        overrides = self._parameter_overrides(local)
+        template = local.path
+        if local.needs_build:
+            cache = cache_dir_for(self.stack.template_path, self.cache_root)
+            template = sam_build(
+                local,
+                build_dir=work / "build",
+                cache_dir=cache / "cache",
+                env=env,
+                parameter_overrides=overrides,
+                output=self.output,
+            )
+        env_vars = work / "env.json"
+        env_vars.write_text(json.dumps(self.environment_overrides(), indent=1))
+        port = _free_port()
+        self.url = f"http://127.0.0.1:{port}"
+        command = sam_command(
+            "local",
+            "start-lambda",
+            "--template-file",
+            str(template),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--env-vars",
+            str(env_vars),
+            "--warm-containers",
+            self.warm_containers,
+            "--docker-network",
+            self.network,
+            "--skip-pull-image",
+            "--region",
+            self.stack.region,
+            *local.override_args(overrides),
+        )
+        self._log_path = work / "sam-local.log"
+        sink: IO[Any] = self.output if self.output is not None else self._log_path.open("wb")
+        self._started_at = time.time()
+        log.debug("starting sam local start-lambda for %s on %s", self.stack.template_path, self.url)
+        # Its own session: a Ctrl-C at the terminal reaches this process only, which
+        # then stops sam in order (SIGTERM: sam removes its warm containers).
+        self._process = subprocess.Popen(  # noqa: S603 - our own interpreter running sam
+            command,
+            cwd=template.parent,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if sink is not self.output:
+            sink.close()
+        try:
+            _wait_http(self.url, ready_timeout, what="sam local start-lambda", process=self._process)
+        except SamLocalError as error:
+            raise SamLocalError(f"{error}{self._log_tail()}") from None
+
+    def _parameter_overrides(self, local: LocalTemplate) -> dict[str, str]:
+        """The stack's parameter values that differ from the template's defaults (so a
+        user's `--parameter-overrides` reach sam), and the host's architecture."""
+        from asyncrun.stack.template import read_template
+
+        declared = read_template(self.stack.template_path).get("Parameters") or {}
+        overrides = {}
+        for name, value in self.stack.parameters.items():
+            default = (declared.get(name) or {}).get("Default")
+            text = _parameter_text(value)
+            if default is None or _parameter_text(default) != text:
+                overrides[name] = text
+        for name, value in local.parameter_overrides.items():
+            if name in overrides and overrides[name] != value:
+                log.info("%s=%s: local containers run the host's %s instead", name, overrides[name], value)
+            overrides[name] = value
+        return overrides
+
+    def environment_overrides(self) -> dict[str, dict[str, str]]:
+        """The `--env-vars` file: per function, its resolved environment and endpoint."""
+        return {
+            logical_id: {**spec.environment, ENDPOINT_VARIABLE: self.function_endpoint_url}
+            for logical_id, spec in self.stack.functions.items()
+        }
+
+    def close(self) -> None:
+        process, self._process = self._process, None
+        if process is not None:
+            self._stop(process)
+        if self._work is not None:
+            with contextlib.suppress(OSError):
+                self._work.cleanup()
+            self._work = None
+        self._client = None
+
+    def _stop(self, process: subprocess.Popen[bytes]) -> None:
+        if process.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(_STOP_GRACE)
+                return
+            except subprocess.TimeoutExpired:
+                log.warning("sam local start-lambda did not stop within %.0f s; killing it", _STOP_GRACE)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        self._remove_leftovers()
+
+    def _remove_leftovers(self) -> None:
+        """Warm containers sam could not remove itself (it was killed, or crashed)."""
+        with contextlib.suppress(Exception):
+            client = docker_client(self.docker_host)
+            for container in client.containers.list(
+                all=True, filters={"label": "sam.cli.container.type=lambda", "network": self.network}
+            ):
+                created = container.attrs.get("Created", "")
+                if _created_after(created, self._started_at):
+                    log.debug("removing leftover container %s", container.name)
+                    container.remove(force=True)
+
+    def __enter__(self) -> SamLocalExecutor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _log_tail(self) -> str:
+        if self._log_path is None or not self._log_path.is_file():
+            return ""
+        lines = self._log_path.read_text(errors="replace").strip().splitlines()[-15:]
+        return ("\nsam said:\n" + "\n".join(lines)) if lines else ""
+
+    # ------------------------------------------------------------------ attempts
+    def _lambda(self, read_timeout: float) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(
+            "lambda",
+            endpoint_url=self.url,
+            region_name=self.stack.region,
+            aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=LOCAL_CREDENTIALS["AWS_SESSION_TOKEN"],
+            config=Config(read_timeout=read_timeout, connect_timeout=10, retries={"max_attempts": 0}),
+        )
+
+    def run(
+        self,
+        function: FunctionSpec,
+        *,
+        version: str,
+        invoked_arn: str,
+        payload: bytes,
+        request_id: str,
+        timeout: float,
+    ) -> AttemptResult:
+        if self._process is None:
+            raise SamLocalError("the sam-local executor is not started")
+        if self._client is None:
+            longest = max((spec.timeout for spec in self.stack.functions.values()), default=3)
+            self._client = self._lambda(longest + _COLD_START_ALLOWANCE)
+        started = time.monotonic()
+        try:
+            response = self._client.invoke(
+                FunctionName=function.logical_id, InvocationType="RequestResponse", Payload=payload
+            )
+        except Exception as error:
+            raise SamLocalError(
+                f"sam local could not run {function.logical_id}: {error}{self._log_tail()}"
+            ) from None
+        body: bytes = response["Payload"].read()
+        duration_ms = (time.monotonic() - started) * 1000
+        return attempt_result(body, request_id=request_id, timeout=timeout, duration_ms=duration_ms)
+
+
+def attempt_result(body: bytes, *, request_id: str, timeout: float, duration_ms: float) -> AttemptResult:
+    """What a start-lambda answer means. sam never sets `FunctionError` for Python
+    runtimes (the runtime's error object has a `requestId`, which sam's check does not
+    expect), so an error is recognised by its shape: `errorType` and `errorMessage`.
+    A timeout is the emulator's plain-text answer."""
+    text = body.decode("utf-8", errors="replace").strip()
+    if _RIE_TIMEOUT.fullmatch(text):
+        error = timeout_error_payload(request_id, timeout)
+        return AttemptResult(False, _dumps(error), error, duration_ms, timed_out=True)
+    try:
+        value = json.loads(body) if body else None
+    except ValueError:
+        value = None
+    if isinstance(value, dict) and "errorType" in value and "errorMessage" in value:
+        error = with_request_id(value, request_id)
+        return AttemptResult(False, _dumps(error), error, duration_ms)
+    return AttemptResult(True, body, None, duration_ms)
+
+
+def with_request_id(error: dict[str, Any], request_id: str) -> dict[str, Any]:
+    """The error object with the engine's request id in place of the emulator's.
+
+    start-lambda's emulator makes up a request id for every call, while Lambda keeps
+    one request id for every attempt of an event; the record and the trace must show
+    the engine's. The error object keeps its keys and their order; only the id
+    changes, in `requestId` and in a `RequestId: <id> ...` message prefix."""
+    theirs = {str(error["requestId"])} if error.get("requestId") else set()
+    message = str(error.get("errorMessage", ""))
+    prefix = _REQUEST_ID_PREFIX.match(message)
+    if prefix:
+        theirs.add(prefix.group(1))
+    fixed = dict(error)
+    if "requestId" in fixed:
+        fixed["requestId"] = request_id
+    for other in theirs:
+        fixed["errorMessage"] = str(fixed["errorMessage"]).replace(other, request_id)
+    return fixed
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, ensure_ascii=False).encode()
+
+
+def _created_after(created: str, epoch: float) -> bool:
+    """Docker's `Created` (RFC 3339, nanoseconds) is at or after `epoch`."""
+    from datetime import datetime
+
+    match = re.match(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)", created)
+    if not match:
+        return False
+    stamp = datetime.fromisoformat(match.group(1) + match.group(2).replace("Z", "+00:00"))
+    return stamp.timestamp() >= epoch - 1
