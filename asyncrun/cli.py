@@ -92,6 +92,13 @@ def common_options(*, suppress: bool) -> argparse.ArgumentParser:
     )
     group.add_argument("--seed", type=int, default=default(None), help="seed for fault probabilities")
     group.add_argument(
+        "--html",
+        type=Path,
+        default=default(None),
+        metavar="FILE",
+        help="after the run, write its timeline to FILE: one self-contained HTML page",
+    )
+    group.add_argument(
         "--executor",
         choices=EXECUTORS,
         default=default("in-process"),
@@ -386,6 +393,13 @@ def finish(
     from asyncrun.report import RunOutcome, json_report, print_json, snapshot, summary_lines
 
     run.live.flush()
+    if run.args.html:
+        from asyncrun.timeline import write_page
+
+        title = f"{run.stack.name} · asyncrun {run.args.command}"
+        page = write_page(run.args.html, run.engine.trace, run.stack, title=title)
+        notes = {**(notes or {}), "timeline": str(page)}
+        extra = [*extra, f"Timeline: {page} (open it in a browser)"]
     outcome = RunOutcome(
         stack=run.stack,
         trace=run.engine.trace,

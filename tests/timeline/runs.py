@@ -1,0 +1,44 @@
+"""Runs of the echo template's function through the engine, for the page to draw."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from asyncrun.endpoint import Endpoint
+from asyncrun.engine import Engine
+from asyncrun.faults import Fault
+from asyncrun.provision import provision
+from asyncrun.stack import Stack
+from asyncrun.template import load_stack
+from asyncrun.trace import TraceEvent
+
+ROOT = Path(__file__).resolve().parents[2]
+ECHO = ROOT / "tests" / "asyncrun_front" / "templates" / "echo.yaml"
+
+
+@dataclass
+class RecordedRun:
+    stack: Stack
+    trace: list[TraceEvent]
+
+
+def echo_run(*, failing: int, succeeding: int, uploads: int, throttled: int = 0) -> RecordedRun:
+    """The echo template's function through the engine: invokes that fail every attempt
+    (so OnFailure after two retries), invokes that succeed (OnSuccess), S3 uploads that
+    notify it, and throttles backed off before an attempt runs."""
+    stack = load_stack(ECHO, stack_name="timeline", region="us-east-1")
+    faults = [Fault("Echo", "throttle", 1.0, throttled)] if throttled else []
+    with Endpoint(region=stack.region) as endpoint:
+        provision(stack, endpoint)
+        engine = Engine(stack, endpoint, faults=faults, seed=7)
+        for n in range(max(failing, succeeding)):
+            if n < failing:
+                engine.invoke_async("Echo", {"n": n, "fail": True})
+            if n < succeeding:
+                engine.invoke_async("Echo", {"n": n})
+        s3 = endpoint.client("s3")
+        for n in range(uploads):
+            s3.put_object(Bucket=stack.buckets["Inbox"].name, Key=f"in/file {n}.csv", Body=b"a,b\n1,2\n")
+        engine.run_until_idle()
+        return RecordedRun(stack, list(engine.trace))
