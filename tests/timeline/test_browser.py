@@ -85,6 +85,13 @@ def test_the_demo_page_draws_each_lane_and_attempt_and_a_click_shows_the_record(
     assert record["requestContext"]["requestId"] == failed["request_id"]
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == 3
+
+    # a click on where that record went shows the delivery and the record
+    marker = f'[data-kind="destination"][data-request="{failed["request_id"]}"]'
+    browser.find_element(By.CSS_SELECTOR, marker).click()
+    assert details.find_element(By.TAG_NAME, "h2").text == "OnFailure → AlertTopic delivered"
+    shown = json.loads(details.find_element(By.CSS_SELECTOR, "pre.record").text)
+    assert shown == record
     keep_screenshot(browser, "timeline-demo.png")
 
     # zooming out narrows the bars (all stay in view), and Fit draws them as before
