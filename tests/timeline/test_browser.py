@@ -16,7 +16,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from asyncrun.serve import ServeProcess
 from asyncrun.timeline import write_page
 from tests.timeline.conftest import ARTIFACTS, DemoPage
-from tests.timeline.runs import ROOT, RecordedRun
+from tests.timeline.runs import CONFORMANCE, ROOT, RecordedRun, template_run
 
 OUTCOME_FILLS = {"#2f9e5b": "success", "#d9433f": "error", "#e8812c": "timeout", "#d8a412": "throttled"}
 WALKTHROUGH = ROOT / "tests" / "serve" / "templates" / "walkthrough.yaml"
@@ -126,6 +126,68 @@ def test_a_thousand_events_draw_every_attempt_and_hide_links_until_one_is_chosen
     record = json.loads(browser.find_element(By.CSS_SELECTOR, "#details pre.record").text)
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     keep_screenshot(browser, "timeline-1000-events.png")
+    assert console_errors(browser) == []
+
+
+def arrows(browser: Any, colour: str) -> int:
+    """Links drawn in this colour (each ends in the arrowhead of its colour)."""
+    return len(browser.find_elements(By.CSS_SELECTOR, f'path[marker-end="url(#head-{colour.lstrip("#")})"]'))
+
+
+def test_dead_letter_deliveries_and_events_that_never_ran(browser: Any, tmp_path: Path) -> None:
+    def act(engine: Any, endpoint: Any, stack: Any) -> None:
+        engine.invoke_async("DeadLetterToQueue", {"action": "raise"})
+        engine.invoke_async("Zero", {"never": "run"})
+
+    run = template_run(CONFORMANCE / "core.yaml", act)
+    open_page(browser, write_page(tmp_path / "dlq.html", run.trace, run.stack, title="dlq").as_uri())
+
+    assert set(lanes(browser)) == {"DeadLetterToQueue", "Zero", "FailureQueue", "DeadLetterQueue"}
+    assert len(drawn(browser, "attempt")) == 1  # Zero's event never ran
+    assert len(drawn(browser, "destination")) == 4  # OnFailure and DLQ, for each
+    assert arrows(browser, "#8e44ad") == 2  # purple: to the dead-letter queue
+    assert "ZeroReservedConcurrency" in browser.find_element(By.ID, "lanes").text
+
+    zero = run.stack.functions["Zero"].name
+    (never_ran,) = [e.request_id for e in run.trace if e.kind == "accepted" and e.function == zero]
+    marker = f'[data-kind="destination"][data-request="{never_ran}"][data-delivery="dead_letter"]'
+    browser.find_element(By.CSS_SELECTOR, marker).click()
+    details = browser.find_element(By.ID, "details")
+    assert details.find_element(By.TAG_NAME, "h2").text == "DLQ → DeadLetterQueue delivered"
+    assert "EVENT SENT TO THE DEAD-LETTER QUEUE" in details.text.upper()
+    assert json.loads(details.find_element(By.CSS_SELECTOR, "pre.record").text) == {"never": "run"}
+    assert console_errors(browser) == []
+
+
+def test_objects_written_by_a_function_and_lambda_destinations_link_to_their_cause(
+    browser: Any, tmp_path: Path
+) -> None:
+    def loop(engine: Any, endpoint: Any, stack: Any) -> None:
+        endpoint.client("s3").put_object(Bucket=stack.buckets["LoopBucket"].name, Key="k", Body=b"start")
+
+    run = template_run(CONFORMANCE / "s3.yaml", loop)
+    open_page(browser, write_page(tmp_path / "loop.html", run.trace, run.stack, title="loop").as_uri())
+
+    notifications = [e for e in run.trace if e.kind == "s3_notification"]
+    assert len(drawn(browser, "note")) == len(notifications) == 17
+    # blue: each notification to the event it queued, and from the event that wrote the object
+    assert arrows(browser, "#2f6fd0") == 17 + 16
+    assert console_errors(browser) == []
+
+    def chain(engine: Any, endpoint: Any, stack: Any) -> None:
+        engine.invoke_async("ToLambda", {"action": "raise"})
+
+    run = template_run(CONFORMANCE / "destinations.yaml", chain)
+    open_page(browser, write_page(tmp_path / "chain.html", run.trace, run.stack, title="chain").as_uri())
+
+    assert set(lanes(browser)) == {"ToLambda", "Recorder"}  # a Lambda destination is the function's lane
+    assert arrows(browser, "#d9433f") == 1  # red: OnFailure, to the Recorder's event
+    cause = next(e for e in run.trace if e.kind == "accepted" and e.source == "invoke")
+    (recorder_bar,) = [
+        bar for bar in drawn(browser, "attempt") if bar.get_attribute("data-request") != cause.request_id
+    ]
+    recorder_bar.click()
+    assert f"caused by\nToLambda {cause.request_id[:8]}" in browser.find_element(By.ID, "details").text
     assert console_errors(browser) == []
 
 
