@@ -219,3 +219,30 @@ def test_serve_draws_the_run_live_at_its_admin_path(browser: Any) -> None:
         assert lanes(browser) == {"DestinationTesterFunction": 1}  # the logical id, as in the template
         keep_screenshot(browser, "timeline-serve.png")
         assert console_errors(browser) == []
+
+
+def test_markup_in_an_error_or_a_record_is_shown_as_text(
+    browser: Any, small_run: RecordedRun, tmp_path: Path
+) -> None:
+    # (the error type goes into the drawing's tooltips, the message and the record into the panel)
+    hostile = '</script><img src=x onerror="window.injected=1"><b>bold</b>'
+    trace = [
+        event.model_copy(update={"error_type": hostile, "error_message": hostile})
+        if event.kind == "attempt_finished" and event.outcome == "error"
+        else event.model_copy(update={"body": json.dumps({"requestPayload": hostile})})
+        if event.kind == "delivery"
+        else event
+        for event in small_run.trace
+    ]
+    open_page(browser, write_page(tmp_path / "hostile.html", trace, small_run.stack, title=hostile).as_uri())
+
+    bars = drawn(browser, "attempt")
+    failed = next(bar for bar in bars if OUTCOME_FILLS[bar.get_attribute("fill")] == "error")
+    browser.execute_script("arguments[0].dispatchEvent(new MouseEvent('click', {bubbles: true}))", failed)
+    details = browser.find_element(By.ID, "details")
+    assert hostile in details.find_element(By.TAG_NAME, "pre").text
+    assert hostile in json.loads(details.find_element(By.CSS_SELECTOR, "pre.record").text)["requestPayload"]
+    assert browser.find_element(By.ID, "title").text == hostile
+    assert browser.execute_script("return window.injected") is None
+    assert browser.find_elements(By.TAG_NAME, "img") == []
+    assert "bold" not in [element.text for element in browser.find_elements(By.TAG_NAME, "b")]
