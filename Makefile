@@ -67,7 +67,7 @@ demo-sam-local: install ## The demo with the functions in Lambda runtime contain
 	@$(container_engine); $(require_container_engine); \
 	$(VENV)/bin/asyncrun --executor sam-local --html .cache/demo-sam-local-timeline.html demo
 
-test: install ## Run the whole test suite (the container tests too when a container engine answers)
+test: install ## Run the whole test suite (container tests when an engine answers, browser tests when Chromium is there)
 	@$(browser); $(container_engine); $(PY) -m pytest; $(pytest_status)
 
 test-sam-local: install ## Only the tests that run functions in containers (sam local invoke, conformance on sam-local)
