@@ -7,7 +7,8 @@ caused — with the details of anything clicked.
 The trace is embedded as compact JSON (a string table and one row per event, see
 `encode_trace`) and drawn by the page's script, so the page stays small: the drawing
 code is written once, not once per event. `asyncrun serve` serves the same page
-empty at `/_asyncrun/`; there the script polls `/_asyncrun/trace` for the events."""
+empty at `/_asyncrun/`; there the script polls `/_asyncrun/trace` for the events.
+The page itself (markup, style, script) is `timeline.html` beside this module."""
 
 from __future__ import annotations
 
