@@ -191,6 +191,7 @@ def test_objects_written_by_a_function_and_lambda_destinations_link_to_their_cau
     assert console_errors(browser) == []
 
 
+@pytest.mark.server
 def test_serve_draws_the_run_live_at_its_admin_path(browser: Any) -> None:
     with ServeProcess(WALKTHROUGH, args=["--stack-name", "live-timeline", "--virtual-clock"]) as serve:
         browser.get(f"{serve.url}/_asyncrun/")
