@@ -25,6 +25,17 @@ if ! $(PY) -c 'import sys; from asyncrun.runtimes.containers import engine_probl
   fi; \
 fi
 endef
+# The timeline's browser tests need Chromium and its driver from Debian's packages: installed
+# here when missing and this machine allows it (root and apt); otherwise those tests are
+# skipped, saying why.
+define browser
+if ! [ -x /usr/bin/chromium ] || ! [ -x /usr/bin/chromedriver ]; then \
+  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+    echo "$@: installing chromium and chromium-driver for the timeline's browser tests" >&2; \
+    scripts/install-browser.sh || echo "$@: installing them failed: the browser tests will be skipped" >&2; \
+  fi; \
+fi
+endef
 # Stop unless a container engine answers (for the targets that need one).
 define require_container_engine
 $(PY) -c 'import sys; from asyncrun.runtimes.containers import engine_problem; p = engine_problem(); p and sys.exit("$@: " + p)'
@@ -48,15 +59,16 @@ $(VENV)/.installed: pyproject.toml uv.lock scripts/find-python313.sh
 	$(VENV)/bin/uv sync --frozen --compile-bytecode --python $(PY)
 	@touch $@
 
-demo: install ## Run the whole pipeline locally with asyncrun: no AWS account, no Docker
-	$(VENV)/bin/asyncrun demo
+demo: install ## Run the whole pipeline locally with asyncrun (no AWS account, no Docker); draw its timeline
+	@mkdir -p .cache
+	$(VENV)/bin/asyncrun --html .cache/demo-timeline.html demo
 
 demo-sam-local: install ## The demo with the functions in Lambda runtime containers (sam local start-lambda)
 	@$(container_engine); $(require_container_engine); \
-	$(VENV)/bin/asyncrun --executor sam-local demo
+	$(VENV)/bin/asyncrun --executor sam-local --html .cache/demo-sam-local-timeline.html demo
 
-test: install ## Run the whole test suite (the container tests too when a container engine answers)
-	@$(container_engine); $(PY) -m pytest; $(pytest_status)
+test: install ## Run the whole test suite (container tests when an engine answers, browser tests when Chromium is there)
+	@$(browser); $(container_engine); $(PY) -m pytest; $(pytest_status)
 
 test-sam-local: install ## Only the tests that run functions in containers (sam local invoke, conformance on sam-local)
 	@$(container_engine); $(require_container_engine); \

@@ -19,6 +19,7 @@ local admin paths, so a test skips the waits:
 - `POST /_asyncrun/advance`  body `{"seconds": 60}`: move the clock, run what is due
 - `POST /_asyncrun/drain`    run until the queue is empty, skipping every wait
 - `GET  /_asyncrun/trace`    the engine's trace events (`?since=N` skips the first N)
+- `GET  /_asyncrun/`         the run's timeline, drawn live from the trace (asyncrun.api.timeline)
 
 `advance` and `drain` answer 409 without `--virtual-clock`.
 
@@ -203,6 +204,7 @@ class AdminApi:
             ("POST", "advance"): self.advance,
             ("POST", "drain"): self.drain,
             ("GET", "trace"): self.trace,
+            ("GET", ""): self.timeline,
         }
         handler = routes.get((method, action))
         if handler is None:
@@ -255,6 +257,12 @@ class AdminApi:
         with self._lock:
             events = [json.loads(event.to_json()) for event in self._engine.trace[since:]]
         return ApiResponse.json(200, {"events": events, "next": since + len(events)})
+
+    def timeline(self, query: Mapping[str, str], body: bytes) -> ApiResponse:
+        from asyncrun.api.timeline import live_page
+
+        page = live_page(self._engine.stack, f"{ADMIN_PREFIX}trace")
+        return ApiResponse(200, page.encode(), {"Content-Type": "text/html; charset=utf-8"})
 
 
 def _clock_conflict(action: str) -> ApiResponse:

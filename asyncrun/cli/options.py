@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import shlex
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asyncrun.errors import CommandError
@@ -69,6 +70,13 @@ def common_options(*, suppress: bool) -> argparse.ArgumentParser:
         help="inject a fault (kinds: error, throttle, duplicate); repeatable",
     )
     group.add_argument("--seed", type=int, default=default(None), help="seed for fault probabilities")
+    group.add_argument(
+        "--html",
+        type=Path,
+        default=default(None),
+        metavar="FILE",
+        help="after the run, write its timeline to FILE: one self-contained HTML page",
+    )
     group.add_argument(
         "--executor",
         choices=EXECUTORS,

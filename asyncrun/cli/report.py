@@ -126,6 +126,10 @@ class Names:
     def function(self, name: str) -> str:
         return self._by_name.get(name, name)
 
+    def labels(self) -> dict[str, str]:
+        """Every physical name, ARN and queue URL of the stack, with its logical id."""
+        return dict(self._by_name)
+
     def target(self, arn: str) -> str:
         """`ProcessFunction:live` for a qualified function ARN, the logical id for a
         resource of the stack, the ARN itself otherwise."""

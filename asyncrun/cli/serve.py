@@ -56,6 +56,8 @@ def run_serve(args: argparse.Namespace) -> int:
             "serve runs the functions in this process; --executor sam-local works with "
             "upload, invoke, redrive and demo"
         )
+    if getattr(args, "html", None):
+        raise CommandError(f"--html is for runs; serve draws the timeline live at {ADMIN_PREFIX}")
     stack = load(args)
     faults = parse_faults(args.faults)
     out = sys.stdout

@@ -183,6 +183,13 @@ def finish(
     from asyncrun.cli.report import RunOutcome, json_report, print_json, snapshot, summary_lines
 
     run.live.flush()
+    if run.args.html:
+        from asyncrun.api.timeline import write_page
+
+        title = f"{run.stack.name} · asyncrun {run.args.command}"
+        page = write_page(run.args.html, run.engine.trace, run.stack, title=title)
+        notes = {**(notes or {}), "timeline": str(page)}
+        extra = [*extra, f"Timeline: {page} (open it in a browser)"]
     outcome = RunOutcome(
         stack=run.stack,
         trace=run.engine.trace,

@@ -99,6 +99,7 @@ class QueuedEvent:
     hops: int = 0
     chain_id: str = field(default_factory=lambda: str(uuid.uuid4()))
     source: str = "invoke"
+    caused_by: str | None = None  # the request that led to this one (trace.Accepted)
     # Attempts that ran the function: approximateInvokeCount. Throttled attempts never
     # reached the function and are not counted (**unverified**).
     attempts: int = 0
@@ -196,6 +197,7 @@ class Engine:
         hops: int = 0,
         chain_id: str | None = None,
         source: str,
+        caused_by: str | None = None,
     ) -> QueuedEvent:
         now = self.clock.now()
         event = QueuedEvent(
@@ -209,6 +211,7 @@ class Engine:
             hops=hops,
             chain_id=chain_id or str(uuid.uuid4()),
             source=source,
+            caused_by=caused_by,
         )
         self.metrics.incr(spec.name, ASYNC_EVENTS_RECEIVED)
         self._enqueue(event)
@@ -227,6 +230,7 @@ class Engine:
                 payload_bytes=len(event.payload),
                 source=event.source,
                 hops=event.hops,
+                caused_by=event.caused_by,
             )
         )
         self._push(event.queued_at, event)
@@ -279,7 +283,7 @@ class Engine:
             str(uuid.uuid4()), spec, resolved, version, explicit, body, self.clock.now(), source="sync"
         )
         result = self._attempt(event, age_ms=0)
-        self._drain_s3(hops=1, chain_id=event.chain_id)
+        self._drain_s3(hops=1, chain_id=event.chain_id, caused_by=event.request_id)
         return InvokeResult(event.request_id, 200, result.payload, version, None if result.ok else UNHANDLED)
 
     # ------------------------------------------------------------------ running
@@ -320,7 +324,7 @@ class Engine:
             self._process_event(event)
         finally:
             # Whatever the attempt or the deliveries wrote to notifying buckets is one hop on.
-            self._drain_s3(hops=event.hops + 1, chain_id=event.chain_id)
+            self._drain_s3(hops=event.hops + 1, chain_id=event.chain_id, caused_by=event.request_id)
 
     def _process_event(self, event: QueuedEvent) -> None:
         spec = event.function
@@ -536,6 +540,7 @@ class Engine:
                 target_arn=delivery.target_arn,
                 ok=delivery.ok,
                 error=delivery.error,
+                body=delivery.body,
             )
         )
 
@@ -555,11 +560,12 @@ class Engine:
             hops=(cause.hops + 1) if cause else 1,
             chain_id=cause.chain_id if cause else None,
             source="destination",
+            caused_by=cause.request_id if cause else None,
         )
 
     # ------------------------------------------------------------------ S3
 
-    def _drain_s3(self, *, hops: int, chain_id: str | None) -> None:
+    def _drain_s3(self, *, hops: int, chain_id: str | None, caused_by: str | None = None) -> None:
         if not self.s3.active:
             return
         for invocation in self.s3.drain():
@@ -599,6 +605,7 @@ class Engine:
                 hops=hops,
                 chain_id=chain_id,
                 source="s3",
+                caused_by=caused_by,
             )
 
     # ------------------------------------------------------------------ config and listeners

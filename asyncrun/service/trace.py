@@ -30,6 +30,9 @@ class Accepted(_Event):
     payload_bytes: int
     source: str  # "invoke", "s3", "destination", "duplicate"
     hops: int = 0
+    # The request whose record a Lambda destination delivered, or whose attempt wrote
+    # the object an S3 notification reports: None for a caller's invoke or upload.
+    caused_by: str | None = None
 
 
 class AttemptStarted(_Event):
@@ -67,6 +70,7 @@ class DeliveryEvent(_Event):
     target_arn: str
     ok: bool
     error: str | None = None
+    body: str = ""  # what was sent: the record JSON, or the event payload for a dead-letter queue
 
 
 class S3Notification(_Event):
