@@ -3,6 +3,7 @@ from template.yaml itself."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import pytest
@@ -78,15 +79,18 @@ def test_parameter_overrides_reach_the_invoke_configs() -> None:
 
 
 def test_upload_bucket_notifies_the_upload_alias(stack: Stack) -> None:
-    (event,) = TEMPLATE.properties("UploadFunction")["Events"].values()
-    bucket_id = event["Properties"]["Bucket"]["Ref"]
+    bucket_id = "UploadBucket"
+    (declared,) = TEMPLATE.properties(bucket_id)["NotificationConfiguration"]["LambdaConfigurations"]
 
     bucket = stack.buckets[bucket_id]
     (notification,) = bucket.notifications
     assert notification.function_arn == f"{stack.functions['UploadFunction'].arn}:{alias_name(TEMPLATE)}"
-    assert notification.events == (event["Properties"]["Events"],)
+    assert notification.events == (declared["Event"],)
     assert notification.id  # S3 always has one
-    assert bucket.name == TEMPLATE.physical_name(bucket_id)
+    # Named after the UUID in the stack's id, which asyncrun makes up as CloudFormation does
+    prefix = TEMPLATE.physical_name(bucket_id).removesuffix(TEMPLATE.stack_uuid)
+    assert bucket.name.startswith(prefix)
+    assert str(uuid.UUID(bucket.name.removeprefix(prefix))) == bucket.name.removeprefix(prefix)
     assert bucket.versioned
     assert not stack.buckets["AuditLogBucket"].notifications
 
