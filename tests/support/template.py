@@ -5,8 +5,10 @@ translation. Tests read names, keys and settings from here instead of restating 
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -21,8 +23,15 @@ TEMPLATE_PATH = ROOT / "template.yaml"
 STACK_NAME = "order-pipeline"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
-# CloudFormation makes up the UUID at the end of a stack's id; any fixed one stands in.
-STACK_UUID = "0c5e2f4a-8d1b-4e7a-9f3c-6b2d1a0e9f87"
+
+
+def stand_in_stack_uuid(stack_name: str, account_id: str, region: str) -> str:
+    """CloudFormation makes up the UUID at the end of a stack's id; this is the one
+    asyncrun makes up (asyncrun/template.py), so that names built from it, in the
+    sample events too, are those of the local stack."""
+    digest = hashlib.sha256(f"{account_id}/{region}/{stack_name}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16]))
+
 
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 
@@ -34,7 +43,7 @@ class Template:
     stack_name: str = STACK_NAME
     account_id: str = ACCOUNT_ID
     region: str = REGION
-    stack_uuid: str = STACK_UUID
+    stack_uuid: str = ""  # the stand-in when empty
     parameter_overrides: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -114,6 +123,11 @@ class Template:
         if isinstance(value, dict | list):
             raise ValueError(f"cannot resolve {value!r} offline")
         return value
+
+    def __post_init__(self) -> None:
+        if not self.stack_uuid:
+            uuid_text = stand_in_stack_uuid(self.stack_name, self.account_id, self.region)
+            object.__setattr__(self, "stack_uuid", uuid_text)
 
     @property
     def stack_id(self) -> str:
