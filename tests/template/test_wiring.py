@@ -205,3 +205,42 @@ def test_given_shared_layer_then_every_function_uses_it(template: Template) -> N
     # The layer holds native wheels: it is built for the architecture the functions run on
     assert template.function_property("UploadFunction", "Architectures") == [{"Ref": "Architecture"}]
     assert metadata["BuildArchitecture"] == {"Ref": "Architecture"}
+
+
+def test_given_alarms_then_they_notify_a_topic_that_does_not_feed_the_debug_queue(template: Template) -> None:
+    queue_feeds = {
+        template.properties(subscription)["TopicArn"]["Ref"]
+        for subscription in template.of_type("AWS::SNS::Subscription")
+        if template.properties(subscription)["Protocol"] == "sqs"
+    }
+
+    for alarm in template.of_type("AWS::CloudWatch::Alarm"):
+        properties = template.properties(alarm)
+        actions = properties["AlarmActions"] + properties.get("OKActions", [])
+        assert actions, alarm
+        for action in actions:
+            assert template.resources[action["Ref"]]["Type"] == "AWS::SNS::Topic"
+            assert action["Ref"] not in queue_feeds, alarm
+
+
+def test_given_debug_queue_age_alarm_then_it_also_says_when_the_queue_is_clear(template: Template) -> None:
+    (alarm,) = [
+        template.properties(alarm)
+        for alarm in template.of_type("AWS::CloudWatch::Alarm")
+        if template.properties(alarm)["MetricName"] == "ApproximateAgeOfOldestMessage"
+    ]
+
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["DebugQueue", "QueueName"]}}
+    ]
+    assert alarm["OKActions"] == alarm["AlarmActions"]
+
+
+def test_given_debug_queue_subscription_then_only_invocation_records_pass_its_filter(
+    template: Template,
+) -> None:
+    subscription = template.properties("DebugQueueSubscription")
+
+    # Every invocation record has requestContext.condition; an alarm notification has not
+    assert subscription["FilterPolicyScope"] == "MessageBody"
+    assert subscription["FilterPolicy"] == {"requestContext": {"condition": [{"exists": True}]}}
