@@ -83,9 +83,10 @@ build: install ## sam build for deploying: the stack's architecture (arm64), int
 build-local: install ## sam build for local containers: x86_64, into .aws-sam/build-local (sam local reads it)
 	sam build --build-dir $(LOCAL_BUILD_DIR) --parameter-overrides Architecture=x86_64
 
-deploy: build ## make build, check its architecture against the stack's, sam deploy (CONFIG_ENV=dev|prod)
+deploy: build ## make build, check its architecture, sam deploy, check live runs it (CONFIG_ENV=dev|prod)
 	$(PY) scripts/check_deploy_architecture.py --build-dir $(BUILD_DIR) --config-env $(CONFIG_ENV)
 	sam deploy --config-env $(CONFIG_ENV)
+	$(PY) scripts/check_live_is_latest.py --config-env $(CONFIG_ENV)
 
 bench: install ## Measure cold imports, engine throughput, a large upload and the demo
 	@mkdir -p .cache

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import importlib.util
+import io
 import re
 import subprocess
 import sys
 import tomllib
+import zipfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -23,7 +27,8 @@ LAMBDA_SYSTEM_LOG_LEVELS = {"DEBUG", "INFO", "WARN"}
 # CloudFormation: a stack name is up to 128 letters, digits and hyphens, starting with a letter
 LONGEST_STACK_NAME = "Orders-" + "X" * 121
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
-CHECK_SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "check_deploy_architecture.py"
+SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
+CHECK_SCRIPT = SCRIPTS / "check_deploy_architecture.py"
 
 
 def _versions(translated: dict[str, Any]) -> dict[str, str]:
@@ -239,3 +244,65 @@ def test_given_local_and_deploy_builds_then_they_never_share_a_folder(template: 
             assert "Architecture" not in environment.get(command, {}).get("parameters", {}).get(
                 "parameter_overrides", ""
             )
+
+
+# ---------------------------------------------------------------------- after the deploy
+def _live_check() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("check_live_is_latest", SCRIPTS / "check_live_is_latest.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_given_a_parameter_only_deploy_then_the_live_check_names_what_live_lacks(
+    aws: None, template: Template
+) -> None:
+    import boto3
+
+    # Given: a function deployed with its alias on a published version
+    iam = boto3.client("iam", region_name=template.region)
+    role = iam.create_role(RoleName="upload", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    code = io.BytesIO()
+    with zipfile.ZipFile(code, "w") as archive:
+        archive.writestr("app.py", "def lambda_handler(event, context):\n    return event\n")
+    lambda_client = boto3.client("lambda", region_name=template.region)
+    lambda_client.create_function(
+        FunctionName="upload",
+        Runtime="python3.13",
+        Role=role,
+        Handler="app.lambda_handler",
+        Code={"ZipFile": code.getvalue()},
+        Timeout=60,
+        Environment={"Variables": {"MAX_UPLOAD_BYTES": "52428800"}},
+    )
+    version = lambda_client.publish_version(FunctionName="upload")["Version"]
+    lambda_client.create_alias(FunctionName="upload", Name="live", FunctionVersion=version)
+    check = _live_check()
+    assert check.behind(lambda_client, ["upload"], "live") == {}
+
+    # When: a deploy changes only $LATEST (what a new parameter value does)
+    lambda_client.update_function_configuration(
+        FunctionName="upload", Timeout=61, Environment={"Variables": {"MAX_UPLOAD_BYTES": "1024"}}
+    )
+
+    # Then the check names the function and what its alias lacks
+    lagging = check.behind(lambda_client, ["upload"], "live")
+    assert lagging == {"upload": ["Environment", "Timeout"]}
+    assert "update-alias --name live" in check.report(lagging, "live")
+
+    # And once a version is published and the alias moved, all is well again
+    newer = lambda_client.publish_version(FunctionName="upload")["Version"]
+    lambda_client.update_alias(FunctionName="upload", Name="live", FunctionVersion=newer)
+    assert check.behind(lambda_client, ["upload"], "live") == {}
+
+
+def test_given_make_deploy_then_it_checks_live_after_deploying() -> None:
+    makefile = (SCRIPTS.parent / "Makefile").read_text()
+
+    deploy = re.search(r"^deploy:.*\n((?:\t.*\n)+)", makefile, re.MULTILINE)
+    assert deploy is not None
+    steps = deploy.group(1).splitlines()
+    assert steps[-2].strip().startswith("sam deploy")
+    assert "scripts/check_live_is_latest.py" in steps[-1]
