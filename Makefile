@@ -10,8 +10,10 @@ UV_VERSION := 0.13.9
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export UV_PYTHON_DOWNLOADS := never
-# checkov pins more than the project can share: it runs in a uv tool environment of its own.
+# checkov pins more than the project can share: it runs in a uv tool environment of its own,
+# its dependencies resolved as they were on one day, so that every run checks the same way.
 CHECKOV_VERSION := 3.3.30
+CHECKOV_RESOLVED_AS_OF := 2026-12-01T00:00:00Z
 # Two builds that never mix: the deployed architecture where sam deploy looks, and the
 # host's (x86_64) for local containers where only sam local looks (samconfig.toml).
 BUILD_DIR := .aws-sam/build
@@ -74,7 +76,7 @@ lint: install ## ruff, mypy, sam validate --lint and checkov
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	sam validate --lint
-	$(VENV)/bin/uv tool run --python $(PY) --from "checkov==$(CHECKOV_VERSION)" \
+	$(VENV)/bin/uv tool run --python $(PY) --exclude-newer $(CHECKOV_RESOLVED_AS_OF) --from "checkov==$(CHECKOV_VERSION)" \
 	  checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
 build: install ## sam build for deploying: the stack's architecture (arm64), into .aws-sam/build

@@ -26,6 +26,7 @@ LAMBDA_APPLICATION_LOG_LEVELS = {"TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FAT
 LAMBDA_SYSTEM_LOG_LEVELS = {"DEBUG", "INFO", "WARN"}
 # CloudFormation: a stack name is up to 128 letters, digits and hyphens, starting with a letter
 LONGEST_STACK_NAME = "Orders-" + "X" * 121
+ALARM_NAME_LIMIT = 255
 BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 SCRIPTS = Path(__file__).resolve().parents[2] / "scripts"
 CHECK_SCRIPT = SCRIPTS / "check_deploy_architecture.py"
@@ -139,6 +140,9 @@ def test_given_any_stack_name_then_every_bucket_name_is_valid_and_the_roles_name
         ]
         assert f"arn:aws:s3:::{name}" in texts
         assert f"arn:aws:s3:::{name}/*" in texts
+    # Alarm names carry the stack name (the key's and the alarm topic's policies match on it)
+    for alarm in stack.of_type("AWS::CloudWatch::Alarm"):
+        assert len(stack.resolve(stack.properties(alarm)["AlarmName"])) <= ALARM_NAME_LIMIT
 
 
 def test_given_two_stacks_then_their_bucket_names_differ(template: Template) -> None:
