@@ -10,8 +10,17 @@ UV_VERSION := 0.13.9
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export UV_PYTHON_DOWNLOADS := never
+# checkov pins more than the project can share: it runs in a uv tool environment of its own,
+# its dependencies resolved as they were on one day, so that every run checks the same way.
+CHECKOV_VERSION := 3.3.30
+CHECKOV_RESOLVED_AS_OF := 2026-12-01T00:00:00Z
+# Two builds that never mix: the deployed architecture where sam deploy looks, and the
+# host's (x86_64) for local containers where only sam local looks (samconfig.toml).
+BUILD_DIR := .aws-sam/build
+LOCAL_BUILD_DIR := .aws-sam/build-local
+CONFIG_ENV ?= default
 
-.PHONY: help install demo demo-sam-local test test-sam-local lint build bench clean
+.PHONY: help install demo demo-sam-local test test-sam-local lint build build-local deploy bench clean
 
 # The container tests and the sam-local demo need a container engine: the one that answers
 # (DOCKER_HOST, a Docker or podman socket), else one provisioned by the script when this
@@ -74,14 +83,24 @@ test-sam-local: install ## Only the tests that run functions in containers (sam 
 	@$(container_engine); $(require_container_engine); \
 	$(PY) -m pytest -m containers; $(pytest_status)
 
-lint: install ## ruff, mypy and sam validate --lint
+lint: install ## ruff, mypy, sam validate --lint and checkov
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	sam validate --lint
+	$(VENV)/bin/uv tool run --python $(PY) --exclude-newer $(CHECKOV_RESOLVED_AS_OF) --from "checkov==$(CHECKOV_VERSION)" \
+	  checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
-build: install ## sam build (no container needed)
-	sam build
+build: install ## sam build for deploying: the stack's architecture (arm64), into .aws-sam/build
+	sam build --build-dir $(BUILD_DIR) --config-env $(CONFIG_ENV)
+
+build-local: install ## sam build for local containers: x86_64, into .aws-sam/build-local (sam local reads it)
+	sam build --build-dir $(LOCAL_BUILD_DIR) --parameter-overrides Architecture=x86_64
+
+deploy: build ## make build, check its architecture, sam deploy, check live runs it (CONFIG_ENV=dev|prod)
+	$(PY) scripts/check_deploy_architecture.py --build-dir $(BUILD_DIR) --config-env $(CONFIG_ENV)
+	sam deploy --config-env $(CONFIG_ENV)
+	$(PY) scripts/check_live_is_latest.py --config-env $(CONFIG_ENV)
 
 bench: install ## Measure cold imports, engine throughput, a large upload and the demo
 	@mkdir -p .cache

@@ -122,7 +122,9 @@ def page_html(
 ) -> str:
     """The whole page for these events (with `live_url`, the page also polls that
     trace route for the events that follow)."""
-    template = resources.files(__package__ or "asyncrun.api").joinpath(_PAGE_ASSET).read_text(encoding="utf-8")
+    template = (
+        resources.files(__package__ or "asyncrun.api").joinpath(_PAGE_ASSET).read_text(encoding="utf-8")
+    )
     data = script_json(encode_trace(events, labels=labels, title=title, live_url=live_url))
     page = template.replace(_DATA_MARK, data, 1)
     return page.replace("<title>asyncrun timeline</title>", f"<title>{_html_text(title)}</title>", 1)

@@ -5,8 +5,10 @@ translation. Tests read names, keys and settings from here instead of restating 
 from __future__ import annotations
 
 import copy
+import hashlib
 import os
 import re
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -22,6 +24,15 @@ STACK_NAME = "order-pipeline"
 ACCOUNT_ID = "123456789012"
 REGION = "us-east-1"
 
+
+def stand_in_stack_uuid(stack_name: str, account_id: str, region: str) -> str:
+    """CloudFormation makes up the UUID at the end of a stack's id; this is the one
+    asyncrun makes up (asyncrun/template.py), so that names built from it, in the
+    sample events too, are those of the local stack."""
+    digest = hashlib.sha256(f"{account_id}/{region}/{stack_name}".encode()).digest()
+    return str(uuid.UUID(bytes=digest[:16]))
+
+
 _SUB_VARIABLE = re.compile(r"\$\{([^}!][^}]*)\}")
 
 
@@ -32,6 +43,7 @@ class Template:
     stack_name: str = STACK_NAME
     account_id: str = ACCOUNT_ID
     region: str = REGION
+    stack_uuid: str = ""  # the stand-in when empty
     parameter_overrides: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -76,30 +88,56 @@ class Template:
     # ------------------------------------------------------------------ resolving
     def physical_name(self, logical_id: str) -> str:
         """The name a resource gets: its explicit name property, else the stand-in
-        `<stack>-<LogicalId>` (CloudFormation would add a random suffix)."""
+        `<stack>-<LogicalId>` (CloudFormation would add a random suffix; bucket names are
+        lower case)."""
         properties = self.properties(logical_id)
         for name_property in ("BucketName", "TableName", "QueueName", "TopicName", "FunctionName"):
             if name_property in properties:
                 return str(self.resolve(properties[name_property]))
-        return f"{self.stack_name}-{logical_id}"
+        name = f"{self.stack_name}-{logical_id}"
+        return name.lower() if self.resources[logical_id]["Type"] == "AWS::S3::Bucket" else name
 
     def resolve(self, value: Any) -> Any:
         """Resolve the intrinsics our environment variables and names use: Ref of a
-        parameter, pseudo parameter or resource, and Fn::Sub of those."""
+        parameter, pseudo parameter or resource, Fn::Sub of those (with its own
+        variables), Fn::Select and Fn::Split."""
         if isinstance(value, dict) and len(value) == 1:
             ((function, argument),) = value.items()
             if function == "Ref":
                 return self._ref(argument)
             if function == "Fn::Sub":
-                text = argument if isinstance(argument, str) else argument[0]
-                return _SUB_VARIABLE.sub(lambda match: self._ref(match.group(1)), text)
+                text, own = (argument, {}) if isinstance(argument, str) else argument
+                known = {name: str(self.resolve(item)) for name, item in own.items()}
+
+                def value_of(match: re.Match[str]) -> str:
+                    name = match.group(1)
+                    return known[name] if name in known else self._ref(name)
+
+                return _SUB_VARIABLE.sub(value_of, text)
+            if function == "Fn::Select":
+                index, items = argument
+                return self.resolve(items)[int(index)]
+            if function == "Fn::Split":
+                delimiter, text = argument
+                return str(self.resolve(text)).split(delimiter)
         if isinstance(value, dict | list):
             raise ValueError(f"cannot resolve {value!r} offline")
         return value
 
+    def __post_init__(self) -> None:
+        if not self.stack_uuid:
+            uuid_text = stand_in_stack_uuid(self.stack_name, self.account_id, self.region)
+            object.__setattr__(self, "stack_uuid", uuid_text)
+
+    @property
+    def stack_id(self) -> str:
+        stack = f"{self.stack_name}/{self.stack_uuid}"
+        return f"arn:aws:cloudformation:{self.region}:{self.account_id}:stack/{stack}"
+
     def _ref(self, name: str) -> str:
         pseudo = {
             "AWS::StackName": self.stack_name,
+            "AWS::StackId": self.stack_id,
             "AWS::AccountId": self.account_id,
             "AWS::Region": self.region,
             "AWS::Partition": "aws",

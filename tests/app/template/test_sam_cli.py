@@ -12,6 +12,7 @@ from tests.support.template import Template
 
 VENV_BIN = Path(sys.executable).parent
 SAM = VENV_BIN / "sam"
+DEPLOY_CHECK = Path(__file__).resolve().parents[3] / "scripts" / "check_deploy_architecture.py"
 
 
 def _python_with_pip() -> Path:
@@ -74,3 +75,12 @@ def test_given_template_when_built_then_functions_and_layer_are_packaged(
     # Native wheels for the functions' architecture (x86_64 here), not the deployed default
     assert list((layer / "pydantic_core").glob("_pydantic_core.*x86_64*.so"))
     assert (build_dir / "template.yaml").is_file()
+    # ... which the deploy check refuses: the stack's functions are arm64
+    check = subprocess.run(
+        [sys.executable, str(DEPLOY_CHECK), "--build-dir", str(build_dir), "--template", str(template.path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert check.returncode == 1, check.stderr
+    assert "pydantic_core" in check.stderr

@@ -44,15 +44,27 @@ def test_given_last_stage_then_it_has_no_on_success(template: Template) -> None:
 def test_given_upload_bucket_then_object_creation_invokes_the_upload_alias(
     template: Template, translated: dict[str, Any]
 ) -> None:
-    (event,) = template.properties("UploadFunction")["Events"].values()
-    assert event["Type"] == "S3"
-    assert event["Properties"]["Bucket"] == {"Ref": "UploadBucket"}
-
-    notifications = translated["Resources"]["UploadBucket"]["Properties"]["NotificationConfiguration"]
-    alias = template.function_property("UploadFunction", "AutoPublishAlias")
-    assert notifications["LambdaConfigurations"] == [
-        {"Function": {"Ref": f"UploadFunctionAlias{alias}"}, "Event": "s3:ObjectCreated:*"}
+    resources = translated["Resources"]
+    alias = {"Ref": f"UploadFunctionAlias{template.function_property('UploadFunction', 'AutoPublishAlias')}"}
+    bucket = resources["UploadBucket"]
+    assert bucket["Properties"]["NotificationConfiguration"]["LambdaConfigurations"] == [
+        {"Function": alias, "Event": "s3:ObjectCreated:*"}
     ]
+
+    # S3 may invoke that alias for this bucket of this account only, and the bucket is
+    # created after the permission (S3 checks it when the notification is saved)
+    (permission_id,) = [
+        logical_id
+        for logical_id, resource in resources.items()
+        if resource["Type"] == "AWS::Lambda::Permission" and resource["Properties"]["FunctionName"] == alias
+    ]
+    permission = resources[permission_id]["Properties"]
+    assert permission["Principal"] == "s3.amazonaws.com"
+    assert permission["SourceAccount"] == {"Ref": "AWS::AccountId"}
+    bucket_arn = f"arn:aws:s3:::{template.physical_name('UploadBucket')}"
+    assert template.resolve(permission["SourceArn"]) == bucket_arn
+    depends_on = bucket["DependsOn"]
+    assert permission_id in (depends_on if isinstance(depends_on, list) else [depends_on])
 
 
 @pytest.mark.parametrize("function_id", FUNCTIONS)
@@ -82,7 +94,7 @@ def test_given_function_then_on_failure_reaches_alert_topic_and_debug_queue(
         for p in template.of_type("AWS::SQS::QueuePolicy")
         if {"Ref": queue} in template.properties(p)["Queues"]
     ]
-    (statement,) = policy["PolicyDocument"]["Statement"]
+    (statement,) = [s for s in policy["PolicyDocument"]["Statement"] if s["Effect"] == "Allow"]
     assert statement["Principal"] == {"Service": "sns.amazonaws.com"}
     assert statement["Action"] == "sqs:SendMessage"
     assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Ref": topic}
@@ -193,3 +205,42 @@ def test_given_shared_layer_then_every_function_uses_it(template: Template) -> N
     # The layer holds native wheels: it is built for the architecture the functions run on
     assert template.function_property("UploadFunction", "Architectures") == [{"Ref": "Architecture"}]
     assert metadata["BuildArchitecture"] == {"Ref": "Architecture"}
+
+
+def test_given_alarms_then_they_notify_a_topic_that_does_not_feed_the_debug_queue(template: Template) -> None:
+    queue_feeds = {
+        template.properties(subscription)["TopicArn"]["Ref"]
+        for subscription in template.of_type("AWS::SNS::Subscription")
+        if template.properties(subscription)["Protocol"] == "sqs"
+    }
+
+    for alarm in template.of_type("AWS::CloudWatch::Alarm"):
+        properties = template.properties(alarm)
+        actions = properties["AlarmActions"] + properties.get("OKActions", [])
+        assert actions, alarm
+        for action in actions:
+            assert template.resources[action["Ref"]]["Type"] == "AWS::SNS::Topic"
+            assert action["Ref"] not in queue_feeds, alarm
+
+
+def test_given_debug_queue_age_alarm_then_it_also_says_when_the_queue_is_clear(template: Template) -> None:
+    (alarm,) = [
+        template.properties(alarm)
+        for alarm in template.of_type("AWS::CloudWatch::Alarm")
+        if template.properties(alarm)["MetricName"] == "ApproximateAgeOfOldestMessage"
+    ]
+
+    assert alarm["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["DebugQueue", "QueueName"]}}
+    ]
+    assert alarm["OKActions"] == alarm["AlarmActions"]
+
+
+def test_given_debug_queue_subscription_then_only_invocation_records_pass_its_filter(
+    template: Template,
+) -> None:
+    subscription = template.properties("DebugQueueSubscription")
+
+    # Every invocation record has requestContext.condition; an alarm notification has not
+    assert subscription["FilterPolicyScope"] == "MessageBody"
+    assert subscription["FilterPolicy"] == {"requestContext": {"condition": [{"exists": True}]}}

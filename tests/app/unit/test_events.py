@@ -91,7 +91,7 @@ def test_given_s3_test_event_when_parsed_then_it_has_no_records() -> None:
         "Service": "Amazon S3",
         "Event": "s3:TestEvent",
         "Time": "2026-11-01T09:00:00.000Z",
-        "Bucket": "order-pipeline-uploads-123456789012-us-east-1",
+        "Bucket": "order-uploads-40fccdea-a107-942b-3593-d41874188cbd",
         "RequestId": "5582815E1AEA5ADF",
         "HostId": "8cLeGAmw098X5cv4Zkwcmo8vvZa3eH3eKxsPzbB9wrR+YstdA6Knx4Ip8EXAMPLE",
     }

@@ -78,13 +78,13 @@ def test_parameter_overrides_reach_the_invoke_configs() -> None:
 
 
 def test_upload_bucket_notifies_the_upload_alias(stack: Stack) -> None:
-    (event,) = TEMPLATE.properties("UploadFunction")["Events"].values()
-    bucket_id = event["Properties"]["Bucket"]["Ref"]
+    bucket_id = "UploadBucket"
+    (declared,) = TEMPLATE.properties(bucket_id)["NotificationConfiguration"]["LambdaConfigurations"]
 
     bucket = stack.buckets[bucket_id]
     (notification,) = bucket.notifications
     assert notification.function_arn == f"{stack.functions['UploadFunction'].arn}:{alias_name(TEMPLATE)}"
-    assert notification.events == (event["Properties"]["Events"],)
+    assert notification.events == (declared["Event"],)
     assert notification.id  # S3 always has one
     assert bucket.name == TEMPLATE.physical_name(bucket_id)
     assert bucket.versioned

@@ -91,11 +91,12 @@ def test_the_debug_subscription_delivers_raw_messages(endpoint: Endpoint, projec
     queue = project_stack.queues["DebugQueue"]
 
     # When a record is published to the alert topic
-    endpoint.client("sns").publish(TopicArn=topic.arn, Message=json.dumps({"version": "1.0"}))
+    record = {"version": "1.0", "requestContext": {"condition": "RetriesExhausted"}}
+    endpoint.client("sns").publish(TopicArn=topic.arn, Message=json.dumps(record))
 
     # Then the debug queue receives it unchanged (no SNS envelope)
     (message,) = endpoint.client("sqs").receive_message(QueueUrl=queue.url)["Messages"]
-    assert json.loads(message["Body"]) == {"version": "1.0"}
+    assert json.loads(message["Body"]) == record
 
 
 def test_buckets_get_versioning_but_no_lambda_notification(endpoint: Endpoint, project_stack: Stack) -> None:
