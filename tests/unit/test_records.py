@@ -9,9 +9,7 @@ from pathlib import Path
 
 import pytest
 from pipeline.errors import InvalidEventError
-from pipeline.processing import ProcessResult
-from pipeline.records import InvocationRecord, parse_success
-from pipeline.uploads import UploadResult
+from pipeline.models import InvocationRecord, ProcessResult, UploadResult, parse_success
 from pydantic import ValidationError
 
 from tests.support.events import EVENTS_DIR, event_files, load_event
