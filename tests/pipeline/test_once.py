@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -67,28 +69,46 @@ def test_retries_of_a_rejected_batch_fail_from_memory_without_reading_the_upload
     assert (item["status"], item["error_type"]) == ("REJECTED", "TooManyRejectedRowsError")
 
 
-def test_a_redrive_after_the_idempotency_window_writes_no_second_item_or_entry(pipeline: Pipeline) -> None:
-    parts = pipeline.parts
-    # Given the upload went through the whole chain ...
+@dataclass(frozen=True)
+class FirstRun:
+    handoff: str  # upload's Success record, as process received it
+    item: dict[str, Any]
+    audit_version: tuple[str, str]
+
+    def assert_nothing_written_again(self, pipeline: Pipeline) -> None:
+        assert pipeline.items() == [self.item]
+        assert pipeline.audit_versions() == [self.audit_version]
+
+
+def _through_the_chain(pipeline: Pipeline) -> FirstRun:
     pipeline.upload(GOOD, GOOD_KEY)
     pipeline.run()
-    (handoff,) = pipeline.deliveries_from(parts.upload, "on_success")
-    (first_item,) = pipeline.items()
-    ((audit_key, audit_version),) = pipeline.audit_versions()
-    # ... and the idempotency records have expired since
+    (handoff,) = pipeline.deliveries_from(pipeline.parts.upload, "on_success")
+    (item,) = pipeline.items()
+    (audit_version,) = pipeline.audit_versions()
+    return FirstRun(handoff.body, item, audit_version)
+
+
+def _deliver_to_process_again(pipeline: Pipeline, first: FirstRun) -> None:
+    pipeline.engine.invoke_async(pipeline.parts.process.name, first.handoff, qualifier=pipeline.parts.alias)
+    pipeline.run()
+
+
+def test_a_redrive_after_the_idempotency_window_writes_no_second_item_or_entry(pipeline: Pipeline) -> None:
+    parts = pipeline.parts
+    # Given the upload went through the whole chain, and the idempotency records have expired since
+    first = _through_the_chain(pipeline)
     _expire_idempotency_records(pipeline)
 
     # When upload's Success record is sent to process again (a redrive, days later)
-    pipeline.engine.invoke_async(parts.process.name, handoff.body, qualifier=parts.alias)
-    pipeline.run()
+    _deliver_to_process_again(pipeline, first)
 
     # Then both stages ran again and succeeded ...
     assert len(pipeline.request_ids(parts.process)) == 2
     assert len(pipeline.request_ids(parts.audit)) == 2
     assert pipeline.alerts() == []
     # ... yet the item is the first one, and the audit entry was written once
-    assert pipeline.items() == [first_item]
-    assert pipeline.audit_versions() == [(audit_key, audit_version)]
+    first.assert_nothing_written_again(pipeline)
 
 
 def test_a_duplicate_meeting_another_in_progress_with_no_retries_raises_no_alert(
@@ -97,11 +117,7 @@ def test_a_duplicate_meeting_another_in_progress_with_no_retries_raises_no_alert
     pipeline = start_pipeline(parameter_overrides={"MaximumRetryAttempts": "0"})
     parts = pipeline.parts
     # Given the upload went through the chain once ...
-    pipeline.upload(GOOD, GOOD_KEY)
-    pipeline.run()
-    (handoff,) = pipeline.deliveries_from(parts.upload, "on_success")
-    (first_item,) = pipeline.items()
-    ((audit_key, audit_version),) = pipeline.audit_versions()
+    first = _through_the_chain(pipeline)
     # ... and another delivery of it holds the process and audit idempotency records (in progress)
     dynamodb = pipeline.endpoint.client("dynamodb")
     table = _idempotency_table(pipeline)
@@ -116,8 +132,7 @@ def test_a_duplicate_meeting_another_in_progress_with_no_retries_raises_no_alert
         dynamodb.put_item(TableName=table, Item=in_progress)
 
     # When a duplicate of upload's record reaches process, with no retry to absorb a failure
-    pipeline.engine.invoke_async(parts.process.name, handoff.body, qualifier=parts.alias)
-    pipeline.run()
+    _deliver_to_process_again(pipeline, first)
 
     # Then nothing failed: no record, no alert
     for function in (parts.process, parts.audit):
@@ -125,5 +140,4 @@ def test_a_duplicate_meeting_another_in_progress_with_no_retries_raises_no_alert
     assert pipeline.alerts() == []
     assert pipeline.debug_messages() == []
     # ... and there is still one item and one audit entry
-    assert pipeline.items() == [first_item]
-    assert pipeline.audit_versions() == [(audit_key, audit_version)]
+    first.assert_nothing_written_again(pipeline)
