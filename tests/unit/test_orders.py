@@ -154,7 +154,8 @@ def test_given_json_lines_when_summarized_then_numbers_are_exact_and_blank_lines
             "lacks required column(s) quantity, unit_price, currency",
         ),
         ("csv", HEADER.encode() + b"A1,C1,S\xe91,1,1.00,EUR\n", "not UTF-8"),
-        ("csv", HEADER + 'A1,"C1"x,S1,1,1.00,EUR\n', "malformed"),
+        ("csv", HEADER + 'A1,"C1,S1,1,1.00,EUR\nA2,C1,S1,1,1.00,EUR\n', "malformed from line 2"),
+        ("csv", HEADER + 'A1,C1,S1,1,1.00,EUR\nA2,"C1,S1,1,1.00,EUR\n', "malformed from line 3"),
     ],
 )
 def test_given_unparsable_file_when_summarized_then_unparsable_error(
@@ -173,6 +174,30 @@ def test_given_csv_without_header_then_the_error_names_columns_not_the_first_row
     assert "lacks required column(s) order_id, customer_id, sku" in str(raised.value)
     assert "alice@example.com" not in str(raised.value)
     assert "ORD-7" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "reason"),
+    [
+        ('A2,"C1"x,S1,1,1.00,EUR', "row: malformed CSV (',' expected after '\"')"),
+        (
+            "A2,C1," + "S" * 140_000 + ",1,1.00,EUR",
+            "row: malformed CSV (field larger than field limit (131072))",
+        ),
+    ],
+    ids=["stray-quote", "field-over-the-csv-limit"],
+)
+def test_given_csv_line_breaking_the_rules_then_only_that_row_is_rejected(bad_line: str, reason: str) -> None:
+    # Given
+    data = HEADER + "A1,C1,S1,2,1.50,EUR\n" + bad_line + "\n" + "A3,C1,S1,2,1.50,EUR\n"
+
+    # When
+    summary = summarize(_text(data), "csv", max_samples=5)
+
+    # Then
+    assert (summary.total_rows, summary.valid_rows, summary.rejected_rows) == (3, 2, 1)
+    (sample,) = summary.rejected_samples
+    assert (sample.row, sample.line, sample.reason) == (2, 3, reason)
 
 
 GOOD_LINE = (

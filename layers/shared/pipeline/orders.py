@@ -148,10 +148,25 @@ def _csv_rows(text: TextIO) -> Iterator[RawRow]:
             f"the CSV header (line 1, {len(reader.fieldnames)} column(s)) lacks required column(s) "
             f"{', '.join(missing)}"
         )
-    line = reader.line_num
-    for values in reader:
-        yield RawRow(line + 1, values)
-        line = reader.line_num
+    lines_read = reader.reader  # counts lines also when a row fails (the DictReader does not)
+    line = lines_read.line_num
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            # One line that breaks the CSV rules (a field over the csv module's limit, a
+            # stray quote) is one rejected row. An open quote that ran over several lines
+            # or to the end has swallowed rows no one can count: the file is malformed.
+            if lines_read.line_num - line > 1 or str(error).startswith("unexpected end of data"):
+                raise UnparsableUploadError(
+                    f"the CSV file is malformed from line {line + 1}: {error}"
+                ) from error
+            yield RawRow(line + 1, None, f"row: malformed CSV ({error})")
+        else:
+            yield RawRow(line + 1, values)
+        line = lines_read.line_num
 
 
 def _lines(text: TextIO) -> Iterator[tuple[int, str | None]]:
