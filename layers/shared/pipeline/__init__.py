@@ -19,5 +19,9 @@ Data access, the only modules that call AWS:
     process_table  the process table's items
     audit_log      the audit bucket's entries
 
-Around them: settings (the environment, parsed once) and observability (Logger, Tracer,
-Metrics). Imports go from logic to models and data access, never back."""
+Around them:
+    settings       the environment, parsed once
+    observability  Logger, Tracer and Metrics
+
+Imports go down only: models import models, data access imports models and the clients,
+and only the logic sees everything."""
