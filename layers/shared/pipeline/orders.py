@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, DecimalException, Inexact, InvalidOperation, Overflow
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, NamedTuple, TextIO
 
 from pydantic import (
     AfterValidator,
@@ -42,6 +42,8 @@ MAX_REASON_CHARS = 300
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS)]
 _CENT = Decimal("0.01")
+# Built once: a context per price would cost as much as the quantize itself.
+_EXACT = Context(traps=[Inexact, InvalidOperation, Overflow])
 
 
 def _not_a_boolean(value: Any) -> Any:
@@ -55,7 +57,7 @@ def _exact_cents(value: Decimal) -> Decimal:
     # pydantic's decimal_places check lets exponents far below zero through (1E-999999999),
     # which DynamoDB cannot store: quantize exactly to cents, or reject.
     try:
-        return value.quantize(_CENT, context=Context(traps=[Inexact, InvalidOperation, Overflow]))
+        return value.quantize(_CENT, context=_EXACT)
     except DecimalException:
         raise ValueError("more than 2 decimal places") from None
 
@@ -81,8 +83,7 @@ class OrderRow(BaseModel):
         return self.quantity * self.unit_price
 
 
-@dataclass(frozen=True)
-class RawRow:
+class RawRow(NamedTuple):
     """One data row as read: its values, or why it could not even be read."""
 
     line: int
