@@ -4,6 +4,7 @@ chain, written once whatever is delivered again."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -128,24 +129,48 @@ def test_given_redrive_after_the_idempotency_window_when_audited_then_no_second_
     assert entry["stages"]["audit"]["request_id"] == "audit-1"
 
 
-def test_given_audit_write_then_it_is_conditional_and_names_the_functions_account(
-    invoke: Invoke, process_record: dict[str, Any], storage: StackStorage, template: Template
-) -> None:
-    # Given: the put_object calls the function makes, as botocore sends them
+def _put_object_calls() -> list[dict[str, Any]]:
+    """The put_object calls the function makes from now on, as botocore receives them."""
     from pipeline import clients
 
     calls: list[dict[str, Any]] = []
     clients.s3().meta.events.register(
         "provide-client-params.s3.PutObject", lambda params, **_: calls.append(dict(params))
     )
+    return calls
+
+
+def test_given_audit_write_then_it_is_conditional_and_names_the_functions_account(
+    invoke: Invoke, process_record: dict[str, Any], storage: StackStorage, template: Template
+) -> None:
+    calls = _put_object_calls()
+
+    invoke("AuditFunction", process_record)
+
+    (params,) = calls
+    assert params["ExpectedBucketOwner"] == template.account_id
+    assert params["IfNoneMatch"] == "*"
+
+
+def test_given_sam_local_then_the_placeholder_account_is_not_asserted_and_a_warning_says_so(
+    invoke: Invoke,
+    process_record: dict[str, Any],
+    storage: StackStorage,
+    monkeypatch: pytest.MonkeyPatch,
+    log_lines: Callable[[], list[dict]],
+) -> None:
+    # Given: sam local's runtime emulator, whose context ARN names a placeholder account
+    monkeypatch.setenv("AWS_SAM_LOCAL", "true")
+    calls = _put_object_calls()
 
     # When
     invoke("AuditFunction", process_record)
 
     # Then
     (params,) = calls
-    assert params["ExpectedBucketOwner"] == template.account_id
+    assert "ExpectedBucketOwner" not in params
     assert params["IfNoneMatch"] == "*"
+    assert any("owner is not checked" in line["message"] for line in log_lines())
 
 
 def test_given_entry_then_audit_metric_is_emitted(

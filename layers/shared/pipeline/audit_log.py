@@ -26,9 +26,10 @@ def key_for(upload_id: str, day: datetime) -> str:
     return f"audit/year={day:%Y}/month={day:%m}/day={day:%d}/{upload_id}.json"
 
 
-def write(bucket: str, key: str, body: bytes, *, expected_owner: str) -> Written:
+def write(bucket: str, key: str, body: bytes, *, expected_owner: str | None) -> Written:
     """Store the entry (encrypted at rest) unless it exists. `expected_owner` is the
     account the bucket must belong to: a bucket of the same name elsewhere is refused."""
+    owner = {"ExpectedBucketOwner": expected_owner} if expected_owner else {}
     try:
         response = clients.s3().put_object(
             Bucket=bucket,
@@ -37,7 +38,7 @@ def write(bucket: str, key: str, body: bytes, *, expected_owner: str) -> Written
             ContentType=CONTENT_TYPE,
             ServerSideEncryption="AES256",
             IfNoneMatch="*",
-            ExpectedBucketOwner=expected_owner,
+            **owner,
         )
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") not in _ALREADY_WRITTEN:
