@@ -187,3 +187,27 @@ def test_given_personal_data_in_the_input_when_the_chain_succeeds_then_it_travel
     stored = _written(storage)
     assert [value for value in PERSONAL if value in stored] == []
     assert "rejected_samples" in stored
+
+
+@pytest.mark.parametrize("stage", ["UploadFunction", "ProcessFunction"])
+def test_given_an_event_that_does_not_validate_then_the_error_quotes_no_input(
+    invoke: Invoke, storage: StackStorage, stage: str
+) -> None:
+    # Given: the sample event, its time replaced by something that is not one (upload),
+    # or upload's record with a payload that is not an upload result (process)
+    if stage == "UploadFunction":
+        event = copy.deepcopy(load_event("upload/s3-put.json"))
+        event["Records"][0]["eventTime"] = f"{EMAIL} at {REQUESTER[0]}"
+    else:
+        event = copy.deepcopy(load_event("process/upload-success.json"))
+        event["responsePayload"]["uploads"][0]["size"] = EMAIL
+
+    # When
+    with pytest.raises(errors.InvalidEventError) as raised:
+        invoke(stage, event)
+
+    # Then: where and which rule, not the value
+    message = str(raised.value)
+    assert "is not a valid" in message
+    assert ("eventTime" in message) if stage == "UploadFunction" else ("size" in message)
+    assert [value for value in PERSONAL if value in message] == []

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_serializer
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_serializer
 from pydantic.alias_generators import to_camel
 
 from pipeline.errors import InvalidEventError
@@ -111,18 +111,35 @@ class InvocationRecord[PayloadT](_RecordModel):
         )
 
 
+def parse_event[ModelT: BaseModel](event: Any, model: type[ModelT]) -> ModelT:
+    """`event` validated as `model`, or InvalidEventError naming where and which rule
+    failed. pydantic's own message quotes the offending input, and an event holds
+    what should not reach a log or an alert (the S3 requester, a row's values)."""
+    try:
+        return model.model_validate(event)
+    except ValidationError as error:
+        problems = [
+            f"{'.'.join(str(part) for part in detail['loc']) or 'event'}: {detail['msg']}"
+            for detail in error.errors(include_url=False, include_context=False, include_input=False)
+        ]
+        raise InvalidEventError(
+            f"the event is not a valid {model.__name__}: {'; '.join(problems[:3])}"
+            + ("; ..." if len(problems) > 3 else "")
+        ) from None
+
+
 def parse_success[ResultT: BaseModel](event: Any, result_model: type[ResultT]) -> InvocationRecord[ResultT]:
     """The Success record of the previous stage, with its result validated.
 
     A stage wired as an OnSuccess destination should never see another condition; if
     it does (a mis-wired destination, a hand-made redrive), it refuses the record."""
-    record: InvocationRecord[Any] = InvocationRecord.model_validate(event)
+    record: InvocationRecord[Any] = parse_event(event, InvocationRecord)
     if not record.succeeded or record.response_payload is None:
         raise InvalidEventError(
             f"expected a Success record with a response payload from the previous stage, got condition "
             f"{record.condition!r} from {record.request_context.function_arn}"
         )
-    return InvocationRecord[result_model].model_validate(event)  # type: ignore[valid-type]
+    return parse_event(event, InvocationRecord[result_model])  # type: ignore[valid-type]
 
 
 # ---------------------------------------------------------------------- upload -> process
