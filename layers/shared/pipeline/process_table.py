@@ -4,7 +4,9 @@ The item is written once: a PROCESSED item is never replaced (a delivery after t
 idempotency window, or a concurrent duplicate, finds it and keeps it), while a failed
 outcome (REJECTED, FAILED) may be replaced by a later run, e.g. a redrive after the
 cause was fixed. A failed outcome also remembers its error, so that Lambda's retries of
-the same event fail again from memory instead of reading the object again."""
+the same event fail again from memory instead of reading the object again.
+
+The process function therefore needs dynamodb:GetItem and dynamodb:PutItem on the table."""
 
 from dataclasses import dataclass
 from datetime import datetime
