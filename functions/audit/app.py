@@ -7,13 +7,12 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline.auditing import audit_uploads
+from pipeline.models import ProcessResult, parse_success
 from pipeline.observability import logger, metrics, tracer
-from pipeline.processing import ProcessResult
-from pipeline.records import parse_success
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     record = parse_success(event, ProcessResult)

@@ -7,14 +7,13 @@ reaches the audit stage through the OnSuccess destination."""
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pipeline.models import UploadResult, parse_success
 from pipeline.observability import logger, metrics, tracer
 from pipeline.processing import process_uploads
-from pipeline.records import parse_success
-from pipeline.uploads import UploadResult
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     record = parse_success(event, UploadResult)

@@ -8,13 +8,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pipeline.events import S3EventNotification
+from pipeline.models import parse_event
 from pipeline.observability import logger, metrics, tracer
 from pipeline.uploads import accept_uploads
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler
+@tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    notification = S3EventNotification.model_validate(event)
+    notification = parse_event(event, S3EventNotification)
     return accept_uploads(notification).model_dump(mode="json")

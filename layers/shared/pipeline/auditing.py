@@ -1,78 +1,27 @@
 """The audit stage: one entry per processed upload with the whole chain of invocations
 that led to it, written once per upload."""
 
+import os
 from datetime import UTC, datetime
-from decimal import Decimal
-from typing import Literal
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from pipeline import audit_log
 from pipeline.errors import InvalidEventError
 from pipeline.idempotency import once_per_upload
+from pipeline.models import (
+    AuditEntry,
+    AuditEntryRef,
+    AuditResult,
+    ChainStages,
+    InvocationRecord,
+    Outcome,
+    ProcessedUpload,
+    ProcessResult,
+    StageInvocation,
+)
 from pipeline.observability import AUDIT_ENTRIES_WRITTEN, bind_upload, count, logger, tracer
-from pipeline.orders import RejectedRow
-from pipeline.processing import ProcessedUpload, ProcessResult, ProcessStatus
-from pipeline.records import InvocationRecord, StageInvocation
 from pipeline.settings import get_settings
-from pipeline.uploads import AcceptedUpload
-
-
-class Outcome(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    status: ProcessStatus
-    total_rows: int
-    valid_rows: int
-    rejected_rows: int
-    totals: dict[str, Decimal]
-    rejected_samples: list[RejectedRow]
-    table_name: str
-    table_key: dict[str, str]
-    processed_at: AwareDatetime
-
-
-class ChainStages(BaseModel):
-    """Each stage's invocation: upload's and process's from their records, audit's from
-    its own Lambda context (its record does not exist yet)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    upload: StageInvocation
-    process: StageInvocation
-    audit: StageInvocation
-
-
-class AuditEntry(BaseModel):
-    """The JSON document stored in the audit bucket."""
-
-    model_config = ConfigDict(frozen=True)
-
-    schema_version: Literal["1"] = "1"
-    upload_id: str
-    correlation_id: str
-    upload: AcceptedUpload
-    outcome: Outcome
-    stages: ChainStages
-    audited_at: AwareDatetime
-
-
-class AuditEntryRef(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    upload_id: str
-    bucket: str
-    key: str
-    version_id: str | None
-
-
-class AuditResult(BaseModel):
-    """The audit stage's return value (the end of the chain)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    entries: list[AuditEntryRef]
 
 
 def entry_for(
@@ -88,19 +37,42 @@ def entry_for(
     )
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def audit_upload(
     *, processed: ProcessedUpload, process_stage: StageInvocation, audit_stage: StageInvocation
 ) -> AuditEntryRef:
     bucket = get_settings().required("audit_bucket_name")
     entry = entry_for(processed, process_stage=process_stage, audit_stage=audit_stage)
-    # Dated by process's record, not by the clock: a retry writes the same key.
-    day = process_stage.timestamp or entry.audited_at
-    key = audit_log.key_for(processed.upload_id, day)
-    version_id = audit_log.write(bucket, key, entry.model_dump_json(indent=2).encode())
-    count(AUDIT_ENTRIES_WRITTEN)
-    logger.info("audit entry written", extra={"bucket": bucket, "key": key})
-    return AuditEntryRef(upload_id=processed.upload_id, bucket=bucket, key=key, version_id=version_id)
+    # Dated by the upload's own S3 event, nothing later: every delivery, retry or redrive
+    # of the same upload, however late, names the same key, and the write is refused
+    # once it exists.
+    key = audit_log.key_for(processed.upload_id, processed.upload.event_time)
+    written = audit_log.write(
+        bucket,
+        key,
+        entry.model_dump_json(indent=2).encode(),
+        expected_owner=expected_bucket_owner(audit_stage),
+    )
+    if written.first:
+        count(AUDIT_ENTRIES_WRITTEN)
+        logger.info("audit entry written", extra={"bucket": bucket, "key": key})
+    else:
+        logger.warning(
+            "the upload's audit entry exists already; it stands", extra={"bucket": bucket, "key": key}
+        )
+    return AuditEntryRef(upload_id=processed.upload_id, bucket=bucket, key=key, version_id=written.version_id)
+
+
+def expected_bucket_owner(audit_stage: StageInvocation) -> str | None:
+    """The account of the running function (`arn:aws:lambda:region:account:function:...`),
+    which owns the audit bucket. Under `sam local` the context's account is the runtime
+    emulator's placeholder, not the bucket's, so the owner is not checked there."""
+    if os.environ.get("AWS_SAM_LOCAL") == "true":
+        logger.warning(
+            "sam local: the context names no real account; the audit bucket's owner is not checked"
+        )
+        return None
+    return audit_stage.function_arn.split(":")[4]
 
 
 def audit_stage_of(context: LambdaContext) -> StageInvocation:

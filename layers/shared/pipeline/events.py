@@ -1,7 +1,8 @@
 """The S3 event notification the upload stage receives, as S3 sends it (event version 2.x).
 
-Our own small model rather than Powertools' parser package, which imports every event
-model it has on first use: a cold-start cost for one event type."""
+Only what the pipeline needs is read. Our own small model rather than Powertools'
+parser package, which imports every event model it has on first use: a cold-start
+cost for one event type."""
 
 from datetime import datetime
 from urllib.parse import unquote_plus
@@ -15,14 +16,9 @@ class _S3Model(BaseModel):
     model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore")
 
 
-class UserIdentity(_S3Model):
-    principal_id: str
-
-
 class S3Bucket(_S3Model):
     name: str
     arn: str
-    owner_identity: UserIdentity | None = None
 
 
 class S3Object(_S3Model):
@@ -46,9 +42,9 @@ class S3EventRecord(_S3Model):
     aws_region: str
     event_time: datetime
     event_name: str  # "ObjectCreated:Put", ...
-    user_identity: UserIdentity | None = None
-    request_parameters: dict[str, str] | None = None
-    response_elements: dict[str, str] | None = None
+    # Not modelled, so never carried on, logged or stored: who made the request
+    # (userIdentity.principalId, ownerIdentity) and from where (requestParameters'
+    # sourceIPAddress), nor S3's request ids (responseElements).
     s3: S3Entity
 
     @property

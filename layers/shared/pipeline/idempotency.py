@@ -2,7 +2,13 @@
 upload_id, however often Lambda delivers the event (at least once, and again on retry).
 
 Keyed on the upload_id (the object version), not on the request id: a duplicate
-delivery has a new request id but is the same work."""
+delivery has a new request id but is the same work.
+
+Idempotency records expire (EXPIRES_AFTER_SECONDS), and a duplicate may arrive while
+the first delivery still runs. Neither case may write twice or raise a false alert, so
+the stages' writes are conditional as well (the process item is never replaced once
+PROCESSED, an audit entry never overwritten): the idempotency record saves repeated
+work, the conditional writes guarantee one item and one audit entry."""
 
 from collections.abc import Callable
 from functools import cache
@@ -13,11 +19,13 @@ from aws_lambda_powertools.utilities.idempotency import (
     IdempotencyConfig,
     idempotent_function,
 )
+from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from aws_lambda_powertools.utilities.idempotency.serialization.pydantic import PydanticSerializer
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel
 
 from pipeline import clients
+from pipeline.observability import logger
 from pipeline.settings import get_settings
 
 KEY_JMESPATH = "upload_id"
@@ -36,16 +44,29 @@ def once_per_upload(
 ) -> Callable[..., Any]:
     """`function` made idempotent on the `upload_id` of its `data_keyword_argument`.
 
-    A repeat returns the first call's result (validated back into `result_model`); a
-    call while the first is still running raises IdempotencyAlreadyInProgressError, so
-    Lambda retries it later. A call that raised leaves nothing behind."""
+    A repeat returns the first call's result (validated back into `result_model`). A
+    call while another is in progress does the work too rather than fail: with
+    `MaximumRetryAttempts: 0` that failure would be final, an alert for an upload that
+    succeeds; the conditional writes keep the outcome single. (The in-progress record may
+    also be a crashed attempt's, left until its timeout.) A call that raised leaves
+    nothing behind."""
     table_name = get_settings().required("idempotency_table_name")
     wrapped, config = _wrap(
         function, key_prefix, data_keyword_argument, result_model, table_name, clients.dynamodb()
     )
     # An in-progress marker then expires with the invocation's own timeout.
     config.register_lambda_context(context)
-    return wrapped
+
+    def run(**kwargs: Any) -> Any:
+        try:
+            return wrapped(**kwargs)
+        except IdempotencyAlreadyInProgressError:
+            logger.warning(
+                "another delivery of this upload is in progress; doing the work under conditional writes"
+            )
+            return function(**kwargs)
+
+    return run
 
 
 @cache

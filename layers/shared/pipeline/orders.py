@@ -1,20 +1,49 @@
 """Order rows: reading them from a CSV or JSON Lines stream, validating each one, and
-summing up a batch."""
+summing up a batch.
+
+Every field is bounded (length, digits, magnitude) so that a row is either valid or
+rejected with a reason, whatever it holds, and the batch's item and audit entry always
+fit DynamoDB's and the destinations' size limits. Reasons name rows, lines, columns and
+rules, never values: they travel to logs, the process table, the audit log and alerts."""
 
 import csv
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Annotated, Any, TextIO
+from decimal import Context, Decimal, DecimalException, Inexact, InvalidOperation, Overflow
+from typing import Annotated, Any, NamedTuple, TextIO
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+)
 
 from pipeline.errors import UnparsableUploadError
+from pipeline.models import RejectedRow
 
 REQUIRED_FIELDS = ("order_id", "customer_id", "sku", "quantity", "unit_price", "currency")
 
-NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]
+MAX_TEXT_CHARS = 128
+MAX_QUANTITY = 1_000_000
+# Up to 9,999,999,999.99: an amount stays under 10^16 and a batch's total under 38
+# digits, DynamoDB's exact-number limit, for any file size Lambda can read.
+MAX_PRICE_DIGITS = 12
+# More than the ISO 4217 codes in use; bounds the per-currency totals of one item.
+MAX_CURRENCIES = 200
+# A JSON Lines row longer than this is rejected unread: it cannot be a valid order, and
+# holding it (or nesting inside it) would cost memory and time for nothing.
+MAX_LINE_CHARS = 64 * 1024
+MAX_REASON_CHARS = 300
+
+NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS)]
+_CENT = Decimal("0.01")
+# Built once: a context per price would cost as much as the quantize itself.
+_EXACT = Context(traps=[Inexact, InvalidOperation, Overflow])
 
 
 def _not_a_boolean(value: Any) -> Any:
@@ -24,6 +53,15 @@ def _not_a_boolean(value: Any) -> Any:
     return value
 
 
+def _exact_cents(value: Decimal) -> Decimal:
+    # pydantic's decimal_places check lets exponents far below zero through (1E-999999999),
+    # which DynamoDB cannot store: quantize exactly to cents, or reject.
+    try:
+        return value.quantize(_CENT, context=_EXACT)
+    except DecimalException:
+        raise ValueError("more than 2 decimal places") from None
+
+
 class OrderRow(BaseModel):
     # Extra columns are allowed (and ignored): producers add fields over time.
     model_config = ConfigDict(frozen=True, extra="ignore")
@@ -31,9 +69,12 @@ class OrderRow(BaseModel):
     order_id: NonEmpty
     customer_id: NonEmpty
     sku: NonEmpty
-    quantity: Annotated[int, Field(gt=0), BeforeValidator(_not_a_boolean)]
+    quantity: Annotated[int, Field(gt=0, le=MAX_QUANTITY), BeforeValidator(_not_a_boolean)]
     unit_price: Annotated[
-        Decimal, Field(ge=0, decimal_places=2, allow_inf_nan=False), BeforeValidator(_not_a_boolean)
+        Decimal,
+        Field(ge=0, max_digits=MAX_PRICE_DIGITS, decimal_places=2, allow_inf_nan=False),
+        BeforeValidator(_not_a_boolean),
+        AfterValidator(_exact_cents),
     ]
     currency: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z]{3}$")]  # ISO 4217 code
 
@@ -42,13 +83,12 @@ class OrderRow(BaseModel):
         return self.quantity * self.unit_price
 
 
-class RejectedRow(BaseModel):
-    model_config = ConfigDict(frozen=True)
+class RawRow(NamedTuple):
+    """One data row as read: its values, or why it could not even be read."""
 
-    row: int  # 1-based ordinal among the data rows
-    line: int  # 1-based line of the file where the row starts (the CSV header is line 1)
-    order_id: str | None
-    reason: str
+    line: int
+    values: dict[Any, Any] | None
+    unreadable: str | None = None
 
 
 @dataclass
@@ -60,73 +100,115 @@ class BatchSummary:
     totals: dict[str, Decimal] = field(default_factory=dict)  # per currency
     rejected_samples: list[RejectedRow] = field(default_factory=list)
 
-    def add(self, row: int, line: int, values: dict[Any, Any]) -> None:
+    def add(self, row: int, raw: RawRow) -> None:
         self.total_rows += 1
+        values = raw.values
+        if values is None:
+            self._reject(row, raw.line, raw.unreadable or "unreadable")
+            return
         if None in values:  # csv.DictReader files surplus fields under the key None
-            self._reject(row, line, values, f"{len(values[None])} more field(s) than the header has")
+            self._reject(row, raw.line, f"{len(values[None])} more field(s) than the header has")
             return
         try:
             order = OrderRow.model_validate(values)
         except ValidationError as error:
-            self._reject(row, line, values, _reason(error))
+            self._reject(row, raw.line, _reason(error))
+            return
+        if order.currency not in self.totals and len(self.totals) >= MAX_CURRENCIES:
+            self._reject(row, raw.line, f"currency: more than {MAX_CURRENCIES} currencies in one batch")
             return
         self.valid_rows += 1
         self.totals[order.currency] = self.totals.get(order.currency, Decimal(0)) + order.amount
 
-    def _reject(self, row: int, line: int, values: dict[Any, Any], reason: str) -> None:
+    def _reject(self, row: int, line: int, reason: str) -> None:
         self.rejected_rows += 1
         if len(self.rejected_samples) < self.max_samples:
-            order_id = values.get("order_id")
-            self.rejected_samples.append(
-                RejectedRow(
-                    row=row,
-                    line=line,
-                    order_id=str(order_id) if order_id not in (None, "") else None,
-                    reason=reason,
-                )
-            )
+            self.rejected_samples.append(RejectedRow(row=row, line=line, reason=reason[:MAX_REASON_CHARS]))
 
 
 def _reason(error: ValidationError) -> str:
-    """A short, readable reason: "quantity: Input should be greater than 0; ..."."""
+    """A short, readable reason without the input: "quantity: Input should be greater than 0; ..."."""
     parts = []
     for detail in error.errors(include_url=False, include_context=False, include_input=False):
-        where = ".".join(str(part) for part in detail["loc"]) or "row"
+        # Only the model's own field names: `loc` never holds a key taken from the row.
+        where = str(detail["loc"][0]) if detail["loc"] and detail["loc"][0] in REQUIRED_FIELDS else "row"
         parts.append(f"{where}: {detail['msg']}")
     return "; ".join(parts[:3]) + ("; ..." if len(parts) > 3 else "")
 
 
-def _csv_rows(text: TextIO) -> Iterator[tuple[int, dict[Any, Any]]]:
+def _csv_rows(text: TextIO) -> Iterator[RawRow]:
     reader = csv.DictReader(text, strict=True)
     if reader.fieldnames is None:
         raise UnparsableUploadError("the CSV file has no header line")
     reader.fieldnames = [name.strip() for name in reader.fieldnames]
     missing = [name for name in REQUIRED_FIELDS if name not in reader.fieldnames]
     if missing:
+        # The header's own cells are not repeated: a file without a header has its first
+        # order there.
         raise UnparsableUploadError(
-            f"the CSV header lacks required column(s) {', '.join(missing)} "
-            f"(it has {', '.join(reader.fieldnames)})"
+            f"the CSV header (line 1, {len(reader.fieldnames)} column(s)) lacks required column(s) "
+            f"{', '.join(missing)}"
         )
-    line = reader.line_num
-    for values in reader:
-        yield line + 1, values
-        line = reader.line_num
+    lines_read = reader.reader  # counts lines also when a row fails (the DictReader does not)
+    line = lines_read.line_num
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as error:
+            # One line that breaks the CSV rules (a field over the csv module's limit, a
+            # stray quote) is one rejected row. An open quote that ran over several lines
+            # or to the end has swallowed rows no one can count: the file is malformed.
+            if lines_read.line_num - line > 1 or str(error).startswith("unexpected end of data"):
+                raise UnparsableUploadError(
+                    f"the CSV file is malformed from line {line + 1}: {error}"
+                ) from error
+            yield RawRow(line + 1, None, f"row: malformed CSV ({error})")
+        else:
+            yield RawRow(line + 1, values)
+        line = lines_read.line_num
 
 
-def _json_lines_rows(text: TextIO) -> Iterator[tuple[int, dict[Any, Any]]]:
-    for line_number, line in enumerate(text, start=1):
+def _lines(text: TextIO) -> Iterator[tuple[int, str | None]]:
+    """(line number, line) of each line, or None for a line over MAX_LINE_CHARS, whose
+    rest is skipped without being held."""
+    number = 0
+    while chunk := text.readline(MAX_LINE_CHARS + 1):
+        number += 1
+        if len(chunk) <= MAX_LINE_CHARS or chunk[-1] in "\r\n":
+            yield number, chunk
+            continue
+        while (rest := text.readline(MAX_LINE_CHARS)) and rest[-1] not in "\r\n":
+            pass
+        yield number, None
+
+
+def _json_lines_rows(text: TextIO) -> Iterator[RawRow]:
+    # One line is one row: a line that is not a JSON object is a rejected row, not a
+    # broken file.
+    for number, line in _lines(text):
+        if line is None:
+            yield RawRow(number, None, f"row: longer than {MAX_LINE_CHARS} characters")
+            continue
         if not line.strip():
             continue
         try:
             # Decimal keeps prices exact (0.1 stays 0.1, and 12.345 is seen as three decimals).
-            values = json.loads(line, parse_float=Decimal)
+            values = json.loads(line.rstrip("\r\n"), parse_float=Decimal)
         except json.JSONDecodeError as error:
-            raise UnparsableUploadError(f"line {line_number} is not valid JSON: {error.msg}") from error
+            yield RawRow(number, None, f"row: not valid JSON ({error.msg} at character {error.pos + 1})")
+            continue
+        except ValueError:  # an integer over Python's 4,300-digit conversion limit
+            yield RawRow(number, None, "row: a number with too many digits")
+            continue
+        except RecursionError:
+            yield RawRow(number, None, "row: JSON nested too deeply")
+            continue
         if not isinstance(values, dict):
-            raise UnparsableUploadError(
-                f"line {line_number} is a JSON {type(values).__name__}, not an object"
-            )
-        yield line_number, values
+            yield RawRow(number, None, f"row: a JSON {type(values).__name__}, not an object")
+            continue
+        yield RawRow(number, values)
 
 
 def summarize(text: TextIO, upload_format: str, *, max_samples: int) -> BatchSummary:
@@ -134,14 +216,14 @@ def summarize(text: TextIO, upload_format: str, *, max_samples: int) -> BatchSum
     summary = BatchSummary(max_samples=max_samples)
     rows = _csv_rows(text) if upload_format == "csv" else _json_lines_rows(text)
     try:
-        for row, (line, values) in enumerate(rows, start=1):
-            summary.add(row, line, values)
+        for row, raw in enumerate(rows, start=1):
+            summary.add(row, raw)
     except UnicodeDecodeError as error:
         raise UnparsableUploadError(
-            f"the file is not UTF-8 text (byte 0x{error.object[error.start]:02x} "
-            f"after row {summary.total_rows})"
+            f"the file is not UTF-8 text (an invalid byte after row {summary.total_rows})"
         ) from error
     except csv.Error as error:
+        # The csv module's messages name limits and delimiters, never a field's content.
         raise UnparsableUploadError(
             f"the CSV file is malformed after row {summary.total_rows}: {error}"
         ) from error

@@ -4,17 +4,13 @@ say what the process stage should work on."""
 import uuid
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
-from typing import Literal
-
-from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from pipeline import objects
 from pipeline.errors import EmptyUploadError, UnsupportedFormatError, UploadTooLargeError
 from pipeline.events import S3EventNotification, S3EventRecord
+from pipeline.models import AcceptedUpload, UploadFormat, UploadResult
 from pipeline.observability import UPLOADS_ACCEPTED, bind_upload, count, logger, tracer
 from pipeline.settings import get_settings
-
-UploadFormat = Literal["csv", "jsonl"]
 
 FORMAT_BY_EXTENSION: dict[str, UploadFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 FORMAT_BY_CONTENT_TYPE: dict[str, UploadFormat] = {
@@ -28,36 +24,6 @@ FORMAT_BY_CONTENT_TYPE: dict[str, UploadFormat] = {
 
 # Fixed namespace of the pipeline's upload ids (uuid5): never change it, or every id changes.
 UPLOAD_ID_NAMESPACE = uuid.UUID("6f1c0f5e-3a57-4d0b-9a51-5b0f4f8e2c11")
-
-
-class AcceptedUpload(BaseModel):
-    """One object that passed the upload checks: the unit of work of the next stages."""
-
-    model_config = ConfigDict(frozen=True)
-
-    upload_id: str  # uuid5 of bucket, key and version: the same object version -> the same id
-    correlation_id: str  # the upload_id: stable across retries and duplicate deliveries
-    bucket: str
-    key: str  # decoded
-    version_id: str | None  # None only for an unversioned bucket
-    etag: str
-    size: int
-    sha256: str
-    format: UploadFormat
-    content_type: str | None
-    event_name: str
-    event_time: AwareDatetime
-    received_at: AwareDatetime
-
-
-class UploadResult(BaseModel):
-    """The upload stage's return value (the `responsePayload` the process stage gets).
-
-    A list, because one notification may carry several records; S3 sends one in practice."""
-
-    model_config = ConfigDict(frozen=True)
-
-    uploads: list[AcceptedUpload]
 
 
 def upload_id_for(bucket: str, key: str, version: str) -> str:
@@ -78,7 +44,7 @@ def detect_format(key: str, content_type: str | None) -> UploadFormat:
     )
 
 
-@tracer.capture_method
+@tracer.capture_method(capture_response=False)
 def accept_upload(record: S3EventRecord, *, max_bytes: int) -> AcceptedUpload:
     bucket, key = record.bucket, record.key
     head = objects.head(bucket, key, record.version_id)
@@ -95,6 +61,8 @@ def accept_upload(record: S3EventRecord, *, max_bytes: int) -> AcceptedUpload:
             f"s3://{bucket}/{key} is {head.size} bytes, "
             f"over the limit of {max_bytes} bytes (MAX_UPLOAD_BYTES)"
         )
+    # Every check above needs only the HEAD: a failure that a retry cannot change costs
+    # no read of the object, however often Lambda retries it.
     upload_format = detect_format(key, head.content_type)
     digest, size = objects.sha256(bucket, key, version_id)
 

@@ -67,6 +67,7 @@ CASES = [
         body=(SAMPLES / "orders-flaky.csv").read_bytes().splitlines(keepends=True)[0],  # the header only
         key="incoming/bad/header only.csv",
         error_type="EmptyBatchError",
+        item_status="FAILED",  # the item remembers the failure, so retries do not read the file again
     ),
     # The process stage records the rejection in its item before it fails the invocation.
     FailureCase(

@@ -9,11 +9,12 @@ import io
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 
 import pytest
 
-from tests.app.pipeline.conftest import SAMPLES, START, Pipeline
+from tests.app.pipeline.conftest import SAMPLES, Pipeline
 
 pytestmark = pytest.mark.pipeline
 
@@ -88,10 +89,11 @@ def test_a_good_batch_ends_as_one_item_and_one_audit_entry_chaining_the_three_st
     )
     assert (item["upload_request_id"], item["process_request_id"]) == (upload_rid, process_rid)
     assert item["correlation_id"] == upload_id
-    # ... the audit bucket holds one entry, at the date-partitioned key of process's record
+    # ... the audit bucket holds one entry, at the date-partitioned key of the upload's S3 event
     ((audit_key, _),) = pipeline.audit_versions()
-    assert audit_key == f"audit/year={START:%Y}/month={START:%m}/day={START:%d}/{upload_id}.json"
     entry = pipeline.audit_entry(audit_key)
+    uploaded = datetime.fromisoformat(entry["upload"]["event_time"])
+    assert audit_key == f"audit/year={uploaded:%Y}/month={uploaded:%m}/day={uploaded:%d}/{upload_id}.json"
     assert (entry["upload_id"], entry["correlation_id"]) == (upload_id, upload_id)
     assert entry["upload"]["key"] == batch.key
     assert entry["outcome"]["status"] == "PROCESSED"

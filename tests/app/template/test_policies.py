@@ -119,7 +119,13 @@ def _arn(logical_id: str) -> str:
     ("function_id", "expected"),
     [
         ("UploadFunction", {}),
-        ("ProcessFunction", {"ProcessTable": {"dynamodb:PutItem"}, "IdempotencyTable": IDEMPOTENCY_ACTIONS}),
+        (
+            "ProcessFunction",
+            {
+                "ProcessTable": {"dynamodb:GetItem", "dynamodb:PutItem"},
+                "IdempotencyTable": IDEMPOTENCY_ACTIONS,
+            },
+        ),
         ("AuditFunction", {"IdempotencyTable": IDEMPOTENCY_ACTIONS}),
     ],
 )

@@ -68,7 +68,7 @@ def test_given_template_when_built_then_functions_and_layer_are_packaged(
         module, _ = template.handler(function_id)
         assert (build_dir / function_id / f"{module}.py").is_file()
     layer = build_dir / "SharedLayer" / "python"
-    assert (layer / "pipeline" / "records.py").is_file()
+    assert (layer / "pipeline" / "models.py").is_file()
     assert (layer / "aws_lambda_powertools").is_dir()
     assert (layer / "pydantic").is_dir()
     assert not (layer / "boto3").exists()  # the runtime's

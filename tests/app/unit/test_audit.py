@@ -1,8 +1,10 @@
-"""The audit stage: one entry per upload, dated by the record, with the whole chain."""
+"""The audit stage: one entry per upload, dated by the upload's S3 event, with the whole
+chain, written once whatever is delivered again."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -38,17 +40,20 @@ def _entry(bucket: str, key: str) -> tuple[dict[str, Any], Any]:
     return json.loads(response["Body"].read()), response
 
 
-def test_given_process_record_when_audited_then_entry_is_dated_by_the_record(
+def test_given_process_record_when_audited_then_entry_is_dated_by_the_upload_event(
     invoke: Invoke, process_record: dict[str, Any], storage: StackStorage
 ) -> None:
+    # Given: the upload's S3 event is of another day than process's record (2026-11-30)
+    processed = process_record["responsePayload"]["processed"][0]
+    assert processed["upload"]["event_time"].startswith("2026-11-01")
+
     # When
     result = invoke("AuditFunction", process_record, request_id="audit-request")
 
     # Then
     (ref,) = result["entries"]
-    upload_id = process_record["responsePayload"]["processed"][0]["upload_id"]
     assert ref["bucket"] == storage.audit_bucket
-    assert ref["key"] == f"audit/year=2026/month=11/day=30/{upload_id}.json"
+    assert ref["key"] == f"audit/year=2026/month=11/day=01/{processed['upload_id']}.json"
     assert ref["version_id"]
     _, response = _entry(ref["bucket"], ref["key"])
     assert response["ContentType"] == "application/json"
@@ -96,6 +101,76 @@ def test_given_same_record_twice_when_audited_then_one_entry_and_the_same_result
     assert second == first
     versions = boto3.client("s3").list_object_versions(Bucket=storage.audit_bucket)["Versions"]
     assert [version["Key"] for version in versions] == [first["entries"][0]["key"]]
+
+
+def test_given_redrive_after_the_idempotency_window_when_audited_then_no_second_entry(
+    invoke: Invoke, process_record: dict[str, Any], storage: StackStorage
+) -> None:
+    # Given: the entry was written, then the idempotency record expired (gone from the table)
+    first = invoke("AuditFunction", process_record, request_id="audit-1")
+    dynamodb = boto3.client("dynamodb")
+    for item in dynamodb.scan(TableName=storage.idempotency_table)["Items"]:
+        dynamodb.delete_item(TableName=storage.idempotency_table, Key={"id": item["id"]})
+    # ... and process's record is redriven days later: a new request id and timestamp
+    late = json.loads(json.dumps(process_record))
+    late["requestContext"]["requestId"] = "process-redriven"
+    late["timestamp"] = "2026-12-09T08:00:00.000Z"
+
+    # When
+    second = invoke("AuditFunction", late, request_id="audit-2")
+
+    # Then: the same key, refused as existing; one version, the first delivery's entry
+    (ref,) = second["entries"]
+    assert ref["key"] == first["entries"][0]["key"]
+    assert ref["version_id"] is None
+    versions = boto3.client("s3").list_object_versions(Bucket=storage.audit_bucket)["Versions"]
+    assert [(v["Key"], v["VersionId"]) for v in versions] == [(ref["key"], first["entries"][0]["version_id"])]
+    entry, _ = _entry(storage.audit_bucket, ref["key"])
+    assert entry["stages"]["audit"]["request_id"] == "audit-1"
+
+
+def _put_object_calls() -> list[dict[str, Any]]:
+    """The put_object calls the function makes from now on, as botocore receives them."""
+    from pipeline import clients
+
+    calls: list[dict[str, Any]] = []
+    clients.s3().meta.events.register(
+        "provide-client-params.s3.PutObject", lambda params, **_: calls.append(dict(params))
+    )
+    return calls
+
+
+def test_given_audit_write_then_it_is_conditional_and_names_the_functions_account(
+    invoke: Invoke, process_record: dict[str, Any], storage: StackStorage, template: Template
+) -> None:
+    calls = _put_object_calls()
+
+    invoke("AuditFunction", process_record)
+
+    (params,) = calls
+    assert params["ExpectedBucketOwner"] == template.account_id
+    assert params["IfNoneMatch"] == "*"
+
+
+def test_given_sam_local_then_the_placeholder_account_is_not_asserted_and_a_warning_says_so(
+    invoke: Invoke,
+    process_record: dict[str, Any],
+    storage: StackStorage,
+    monkeypatch: pytest.MonkeyPatch,
+    log_lines: Callable[[], list[dict]],
+) -> None:
+    # Given: sam local's runtime emulator, whose context ARN names a placeholder account
+    monkeypatch.setenv("AWS_SAM_LOCAL", "true")
+    calls = _put_object_calls()
+
+    # When
+    invoke("AuditFunction", process_record)
+
+    # Then
+    (params,) = calls
+    assert "ExpectedBucketOwner" not in params
+    assert params["IfNoneMatch"] == "*"
+    assert any("owner is not checked" in line["message"] for line in log_lines())
 
 
 def test_given_entry_then_audit_metric_is_emitted(

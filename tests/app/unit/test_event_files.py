@@ -7,7 +7,7 @@ from typing import Any
 
 import boto3
 import pytest
-from pipeline.records import InvocationRecord
+from pipeline.models import InvocationRecord
 
 from tests.support.events import (
     EVENTS_DIR,

@@ -81,7 +81,7 @@ def test_given_reduced_event_without_identity_fields_when_parsed_then_accepted(p
     parsed = S3EventNotification.model_validate(event).records[0]
 
     # Then
-    assert parsed.user_identity is None
+    assert parsed.s3.object.sequencer is None
     assert parsed.key == "incoming/2026-11-01/orders batch.csv"
 
 

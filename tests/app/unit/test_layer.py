@@ -90,3 +90,48 @@ def test_given_the_test_path_then_the_layer_package_is_the_templates_layer(templ
     layer = (template.path.parent / str(template.properties("SharedLayer")["ContentUri"])).resolve()
 
     assert Path(pipeline.__file__).resolve().is_relative_to(layer)
+
+
+LAYER_PACKAGE = ROOT / "layers" / "shared" / "pipeline"
+# What each kind of module may import from the layer (the package docstring's map).
+MODELS = {"models", "events", "errors"}
+DATA_ACCESS = {"clients", "objects", "process_table", "audit_log"}
+SUPPORT = {"settings", "observability"}
+
+
+def _layer_imports(module: str) -> set[str]:
+    import ast
+
+    tree = ast.parse((LAYER_PACKAGE / f"{module}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            if node.module == "pipeline":
+                found |= {alias.name for alias in node.names}
+            elif node.module.startswith("pipeline."):
+                found.add(node.module.removeprefix("pipeline."))
+        elif isinstance(node, ast.Import):
+            found |= {a.name.removeprefix("pipeline.") for a in node.names if a.name.startswith("pipeline.")}
+    return found
+
+
+@pytest.mark.parametrize(
+    ("modules", "allowed"),
+    [(MODELS, MODELS), (DATA_ACCESS, MODELS | {"clients"}), (SUPPORT, MODELS | SUPPORT)],
+    ids=["models", "data-access", "settings-and-observability"],
+)
+def test_given_layer_modules_then_imports_only_go_down(modules: set[str], allowed: set[str]) -> None:
+    # Models import nothing but models; data access nothing but models and the clients;
+    # only the stage logic sees everything. No cycle can form.
+    imports = {module: _layer_imports(module) - {module} for module in modules}
+
+    assert {module: found - allowed for module, found in imports.items() if found - allowed} == {}
+
+
+def test_given_layer_package_then_every_module_is_placed_in_the_map() -> None:
+    logic = {"uploads", "orders", "processing", "auditing", "idempotency"}
+    modules = {path.stem for path in LAYER_PACKAGE.glob("*.py")} - {"__init__"}
+    docstring = (LAYER_PACKAGE / "__init__.py").read_text()
+
+    assert modules == MODELS | DATA_ACCESS | SUPPORT | logic
+    assert [module for module in sorted(modules) if f"\n    {module} " not in docstring] == []

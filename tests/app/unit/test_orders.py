@@ -81,8 +81,10 @@ def test_given_csv_with_some_invalid_rows_when_summarized_then_counts_totals_and
     # Then
     assert (summary.total_rows, summary.valid_rows, summary.rejected_rows) == (5, 3, 2)
     assert summary.totals == {"EUR": Decimal("20.00"), "USD": Decimal("0.30")}  # exact, no float drift
-    assert [(s.row, s.line, s.order_id) for s in summary.rejected_samples] == [(2, 3, "A2"), (5, 6, "A5")]
+    assert [(s.row, s.line) for s in summary.rejected_samples] == [(2, 3), (5, 6)]
     assert summary.rejected_samples[0].reason == "quantity: Input should be greater than 0"
+    # ... and a sample holds where and why, never the row's values
+    assert set(summary.rejected_samples[0].model_dump()) == {"row", "line", "reason"}
 
 
 def test_given_many_invalid_rows_when_summarized_then_samples_are_capped() -> None:
@@ -151,10 +153,9 @@ def test_given_json_lines_when_summarized_then_numbers_are_exact_and_blank_lines
             "order_id,customer_id,sku\nA1,C1,S1\n",
             "lacks required column(s) quantity, unit_price, currency",
         ),
-        ("jsonl", '{"order_id": "A1"\n', "line 1 is not valid JSON"),
-        ("jsonl", '{"order_id": "A1", "customer_id": "C"}\n[1, 2]\n', "line 2 is a JSON list, not an object"),
         ("csv", HEADER.encode() + b"A1,C1,S\xe91,1,1.00,EUR\n", "not UTF-8"),
-        ("csv", HEADER + 'A1,"C1"x,S1,1,1.00,EUR\n', "malformed"),
+        ("csv", HEADER + 'A1,"C1,S1,1,1.00,EUR\nA2,C1,S1,1,1.00,EUR\n', "malformed from line 2"),
+        ("csv", HEADER + 'A1,C1,S1,1,1.00,EUR\nA2,"C1,S1,1,1.00,EUR\n', "malformed from line 3"),
     ],
 )
 def test_given_unparsable_file_when_summarized_then_unparsable_error(
@@ -162,6 +163,113 @@ def test_given_unparsable_file_when_summarized_then_unparsable_error(
 ) -> None:
     with pytest.raises(UnparsableUploadError, match=message.replace("(", r"\(").replace(")", r"\)")):
         summarize(_text(data), fmt, max_samples=5)
+
+
+def test_given_csv_without_header_then_the_error_names_columns_not_the_first_row() -> None:
+    # Given: a file whose first line is an order, not a header
+    with pytest.raises(UnparsableUploadError) as raised:
+        summarize(_text("ORD-7,alice@example.com,SKU-1,1,9.99,EUR\n"), "csv", max_samples=5)
+
+    # Then
+    assert "lacks required column(s) order_id, customer_id, sku" in str(raised.value)
+    assert "alice@example.com" not in str(raised.value)
+    assert "ORD-7" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "reason"),
+    [
+        ('A2,"C1"x,S1,1,1.00,EUR', "row: malformed CSV (',' expected after '\"')"),
+        (
+            "A2,C1," + "S" * 140_000 + ",1,1.00,EUR",
+            "row: malformed CSV (field larger than field limit (131072))",
+        ),
+    ],
+    ids=["stray-quote", "field-over-the-csv-limit"],
+)
+def test_given_csv_line_breaking_the_rules_then_only_that_row_is_rejected(bad_line: str, reason: str) -> None:
+    # Given
+    data = HEADER + "A1,C1,S1,2,1.50,EUR\n" + bad_line + "\n" + "A3,C1,S1,2,1.50,EUR\n"
+
+    # When
+    summary = summarize(_text(data), "csv", max_samples=5)
+
+    # Then
+    assert (summary.total_rows, summary.valid_rows, summary.rejected_rows) == (3, 2, 1)
+    (sample,) = summary.rejected_samples
+    assert (sample.row, sample.line, sample.reason) == (2, 3, reason)
+
+
+GOOD_LINE = (
+    '{"order_id": "A1", "customer_id": "C", "sku": "S", "quantity": 2, "unit_price": 1.50, "currency": "EUR"}'
+)
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "reason"),
+    [
+        ('{"order_id": "A2"', "row: not valid JSON (Expecting ',' delimiter at character 18)"),
+        ("[1, 2]", "row: a JSON list, not an object"),
+        ('{"order_id": "A2", "quantity": ' + "9" * 5000 + "}", "row: a number with too many digits"),
+        ("[" * 100_000 + "]" * 100_000, "row: longer than 65536 characters"),
+        ("[" * 30_000 + "]" * 30_000, "row: JSON nested too deeply"),
+        ('{"order_id": "' + "x" * 200_000 + '"}', "row: longer than 65536 characters"),
+    ],
+    ids=["broken", "not-an-object", "huge-integer", "very-long-line", "deep-nesting", "huge-value"],
+)
+def test_given_json_line_that_cannot_be_read_then_only_that_row_is_rejected(
+    bad_line: str, reason: str
+) -> None:
+    # Given: good rows around one unreadable line
+    data = f"{GOOD_LINE}\n{bad_line}\n{GOOD_LINE}\n"
+
+    # When
+    summary = summarize(_text(data), "jsonl", max_samples=5)
+
+    # Then
+    assert (summary.total_rows, summary.valid_rows, summary.rejected_rows) == (3, 2, 1)
+    assert summary.totals == {"EUR": Decimal("6.00")}
+    (sample,) = summary.rejected_samples
+    assert (sample.row, sample.line, sample.reason) == (2, 2, reason)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        ("unit_price", "1E+999999999", "no more than 12 digits"),
+        ("unit_price", "1E+200", "no more than 12 digits"),
+        ("unit_price", "1E-999999999", "more than 2 decimal places"),
+        ("unit_price", "10000000000.00", "no more than 10 digits before the decimal point"),
+        ("quantity", "9" * 5000, "exceeded maximum size"),
+        ("quantity", "1000001", "less than or equal to 1000000"),
+        ("order_id", "x" * 120_000, "at most 128 characters"),
+    ],
+)
+def test_given_field_out_of_bounds_when_validated_then_rejected(field: str, value: str, reason: str) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        OrderRow.model_validate(dict(VALID, **{field: value}))
+
+
+def test_given_zero_with_a_huge_exponent_then_stored_as_cents() -> None:
+    # 0E-1000000 is zero, but DynamoDB cannot store that exponent
+    order = OrderRow.model_validate(dict(VALID, unit_price="0E-1000000"))
+
+    assert order.unit_price.as_tuple().exponent == -2
+
+
+def test_given_more_currencies_than_the_bound_then_the_rows_beyond_are_rejected() -> None:
+    from pipeline.orders import MAX_CURRENCIES
+
+    codes = [f"{a}{b}{c}" for a in "ABCDEFGHIJ" for b in "ABCDEFGHIJ" for c in "ABC"][: MAX_CURRENCIES + 2]
+    data = HEADER + "".join(f"A{i},C,S,1,1.00,{code}\n" for i, code in enumerate(codes))
+
+    summary = summarize(_text(data), "csv", max_samples=5)
+
+    assert len(summary.totals) == MAX_CURRENCIES
+    assert summary.rejected_rows == 2
+    assert (
+        summary.rejected_samples[0].reason == f"currency: more than {MAX_CURRENCIES} currencies in one batch"
+    )
 
 
 @pytest.mark.parametrize(

@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 from decimal import Decimal
 from typing import Any
 
 import boto3
 import pytest
 from boto3.dynamodb.types import TypeDeserializer
+from botocore.exceptions import ClientError
 from pipeline.errors import (
     EmptyBatchError,
     InvalidEventError,
@@ -86,10 +88,8 @@ def test_given_good_csv_when_processed_then_one_item_with_counts_totals_and_samp
     assert item["totals"] == totals
     assert all(isinstance(total, Decimal) for total in item["totals"].values())
     assert set(item["totals"]) == {"EUR", "USD"}
-    assert [(s["row"], s["order_id"]) for s in item["rejected_samples"]] == [
-        (10, "ORD-20261101-0010"),
-        (23, "ORD-20261101-0023"),
-    ]
+    assert [(s["row"], s["line"]) for s in item["rejected_samples"]] == [(10, 11), (23, 24)]
+    assert all(set(s) == {"row", "line", "reason"} for s in item["rejected_samples"])
     assert item["sha256"] == upload["sha256"]
     assert item["correlation_id"] == upload["upload_id"]
     assert item["upload_request_id"] == record["requestContext"]["requestId"]
@@ -133,7 +133,9 @@ def test_given_too_many_invalid_rows_when_processed_then_fails_and_item_records_
     assert item["status"] == "REJECTED"
     assert len(item["rejected_samples"]) == 4
 
-    # And a retry runs again (a failed attempt leaves no idempotency record behind)
+    assert item["error_type"] == "TooManyRejectedRowsError"
+
+    # And another event of the same upload (a new request id: a redrive) is decided afresh
     with pytest.raises(TooManyRejectedRowsError):
         invoke("ProcessFunction", record)
 
@@ -163,11 +165,10 @@ def test_given_rejected_share_at_threshold_then_passes_and_one_more_row_fails(
             UnparsableUploadError,
             "not UTF-8",
         ),
-        ("incoming/broken.jsonl", b'{"order_id": "A1",\n', UnparsableUploadError, "line 1 is not valid JSON"),
         ("incoming/header-only.csv", HEADER.encode(), EmptyBatchError, "has no order rows"),
     ],
 )
-def test_given_unusable_file_when_processed_then_domain_error_and_no_item(
+def test_given_unusable_file_when_processed_then_domain_error_and_the_item_records_it(
     invoke: Invoke,
     upload_record: Upload,
     storage: StackStorage,
@@ -179,9 +180,104 @@ def test_given_unusable_file_when_processed_then_domain_error_and_no_item(
     record = upload_record(key, data)
     upload_id = record["responsePayload"]["uploads"][0]["upload_id"]
 
-    with pytest.raises(error, match=message):
-        invoke("ProcessFunction", record)
-    assert _item(storage.process_table, {"upload_id": upload_id}) is None
+    with pytest.raises(error, match=message) as raised:
+        invoke("ProcessFunction", record, request_id="process-1")
+    item = _item(storage.process_table, {"upload_id": upload_id})
+    assert item is not None
+    assert (item["status"], item["error_type"], item["error_message"]) == (
+        "FAILED",
+        error.__name__,
+        str(raised.value),
+    )
+    assert item["process_request_id"] == "process-1"
+    assert "total_rows" not in item
+
+
+GOOD_CSV_ROWS = "A1,C1,S1,2,1.25,EUR\nA2,C2,S2,1,3.00,USD\nA3,C3,S3,4,0.50,EUR\n"
+GOOD_JSON_ROW = (
+    '{"order_id": "A1", "customer_id": "C", "sku": "S", '
+    '"quantity": 2, "unit_price": 1.25, "currency": "EUR"}\n'
+)
+
+
+@pytest.mark.parametrize(
+    ("key", "data", "reason"),
+    [
+        (
+            "incoming/overflow.csv",
+            (HEADER + GOOD_CSV_ROWS + "B1,C1,S1,1,1E+999999999,EUR\n" + GOOD_CSV_ROWS).encode(),
+            "unit_price: Decimal input should have no more than 12 digits in total",
+        ),
+        (
+            "incoming/too-big-for-dynamodb.jsonl",
+            (
+                GOOD_JSON_ROW
+                * 3
+                + '{"order_id": "B1", "customer_id": "C", "sku": "S", "quantity": 1, "unit_price": 1E+200, '
+                '"currency": "EUR"}\n' + GOOD_JSON_ROW * 3
+            ).encode(),
+            "unit_price: Decimal input should have no more than 12 digits in total",
+        ),
+        (
+            "incoming/huge-integer.jsonl",
+            (
+                GOOD_JSON_ROW * 3 + '{"order_id": "B1", "quantity": ' + "9" * 4301 + "}\n" + GOOD_JSON_ROW * 3
+            ).encode(),
+            "row: a number with too many digits",
+        ),
+        (
+            "incoming/deep.jsonl",
+            (GOOD_JSON_ROW * 3 + "[" * 20_000 + "]" * 20_000 + "\n" + GOOD_JSON_ROW * 3).encode(),
+            "row: JSON nested too deeply",
+        ),
+        (
+            "incoming/long-id.csv",
+            (HEADER + GOOD_CSV_ROWS + f"{'X' * 120_000},C1,S1,1,1.00,EUR\n" + GOOD_CSV_ROWS).encode(),
+            "order_id: String should have at most 128 characters",
+        ),
+    ],
+    ids=[
+        "decimal-overflow",
+        "beyond-dynamodb-numbers",
+        "integer-over-4300-digits",
+        "deep-nesting",
+        "120kb-order-id",
+    ],
+)
+def test_given_good_rows_and_one_bad_row_when_processed_then_only_that_row_is_rejected(
+    invoke: Invoke, upload_record: Upload, storage: StackStorage, key: str, data: bytes, reason: str
+) -> None:
+    # Given
+    record = upload_record(key, data)
+
+    # When
+    (processed,) = invoke("ProcessFunction", record)["processed"]
+
+    # Then: the batch is processed, the row rejected with its reason (and no value of it)
+    assert processed["status"] == "PROCESSED"
+    assert (processed["total_rows"], processed["rejected_rows"]) == (7, 1)
+    (sample,) = processed["rejected_samples"]
+    assert (sample["row"], sample["reason"]) == (4, reason)
+    item = _item(storage.process_table, processed["table_key"])
+    assert item is not None
+    assert item["rejected_samples"] == [{"row": 4, "line": sample["line"], "reason": reason}]
+
+
+def test_given_many_rows_with_120kb_order_ids_then_the_item_stays_small(
+    invoke: Invoke, upload_record: Upload, storage: StackStorage
+) -> None:
+    # Given: rejected rows whose raw ids alone would be far over DynamoDB's 400 KB item limit
+    bad = "".join(f"{'X' * 120_000}{i},C1,S1,1,1.00,EUR\n" for i in range(5))
+    record = upload_record("incoming/long-ids.csv", (HEADER + GOOD_CSV_ROWS * 10 + bad).encode())
+
+    # When
+    (processed,) = invoke("ProcessFunction", record)["processed"]
+
+    # Then
+    assert processed["rejected_rows"] == 5
+    item = _item(storage.process_table, processed["table_key"])
+    assert item is not None
+    assert len(json.dumps(item, default=str)) < 10_000
 
 
 def test_given_same_record_twice_when_processed_then_one_item_and_the_same_result(
@@ -254,3 +350,134 @@ def test_given_processed_upload_then_row_metrics_are_emitted(
     emf = next(json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line)
     assert emf["RowsProcessed"] == [36.0]
     assert emf["RowsRejected"] == [2.0]
+
+
+def _get_object_calls() -> list[dict[str, Any]]:
+    """The GetObject calls the functions make from now on (on their shared S3 client)."""
+    from pipeline import clients
+
+    calls: list[dict[str, Any]] = []
+    clients.s3().meta.events.register(
+        "provide-client-params.s3.GetObject", lambda params, **_: calls.append(dict(params))
+    )
+    return calls
+
+
+def _expire_idempotency_records(storage: StackStorage) -> None:
+    dynamodb = boto3.client("dynamodb")
+    for entry in dynamodb.scan(TableName=storage.idempotency_table)["Items"]:
+        dynamodb.delete_item(TableName=storage.idempotency_table, Key={"id": entry["id"]})
+
+
+@pytest.mark.parametrize(
+    ("sample", "error"),
+    [
+        (sample_bytes("orders-rejected.csv"), TooManyRejectedRowsError),
+        (b"order_id,sku\nA1,S1\n", UnparsableUploadError),
+        (HEADER.encode(), EmptyBatchError),
+    ],
+    ids=["too-many-rejected", "unparsable", "empty-batch"],
+)
+def test_given_permanent_failure_when_lambda_retries_the_event_then_it_fails_again_without_reading(
+    invoke: Invoke, upload_record: Upload, sample: bytes, error: type[Exception]
+) -> None:
+    # Given: the first attempt failed for a reason the same object will always give
+    record = upload_record("incoming/bad/orders.csv", sample)
+    with pytest.raises(error) as first:
+        invoke("ProcessFunction", record, request_id="event-1")
+    reads = _get_object_calls()
+
+    # When: Lambda retries the event (a retry keeps the request id)
+    with pytest.raises(error) as retried:
+        invoke("ProcessFunction", record, request_id="event-1")
+
+    # Then: the same error, from the item, and the object was not read again
+    assert str(retried.value) == str(first.value)
+    assert reads == []
+
+
+def test_given_permanent_failure_when_another_event_arrives_then_it_is_decided_afresh(
+    invoke: Invoke, upload_record: Upload
+) -> None:
+    # Given
+    record = upload_record("incoming/bad/orders.csv", sample_bytes("orders-rejected.csv"))
+    with pytest.raises(TooManyRejectedRowsError):
+        invoke("ProcessFunction", record, request_id="event-1")
+    reads = _get_object_calls()
+
+    # When: a redrive (a new event, a new request id)
+    with pytest.raises(TooManyRejectedRowsError):
+        invoke("ProcessFunction", record, request_id="redrive-1")
+
+    # Then: the object was read again (the threshold or the code may have changed)
+    assert len(reads) == 1
+
+
+def test_given_transient_failure_when_retried_then_the_object_is_read_again(
+    invoke: Invoke, upload_record: Upload, storage: StackStorage
+) -> None:
+    # Given: the first attempt could not write its item (the table is briefly unavailable)
+    record = upload_record(CSV_KEY, sample_bytes("orders-2026-11-01.csv"))
+    from pipeline import clients
+
+    def unavailable(params: dict[str, Any], **_: Any) -> None:
+        if params["TableName"] == storage.process_table:
+            raise ClientError({"Error": {"Code": "ServiceUnavailable", "Message": "try again"}}, "PutItem")
+
+    events = clients.dynamodb().meta.events
+    events.register("provide-client-params.dynamodb.PutItem", unavailable)
+    with pytest.raises(ClientError, match="ServiceUnavailable"):
+        invoke("ProcessFunction", record, request_id="event-1")
+    events.unregister("provide-client-params.dynamodb.PutItem", unavailable)
+    reads = _get_object_calls()
+
+    # When
+    (processed,) = invoke("ProcessFunction", record, request_id="event-1")["processed"]
+
+    # Then
+    assert processed["status"] == "PROCESSED"
+    assert len(reads) == 1
+
+
+def test_given_redrive_after_the_idempotency_window_then_the_first_item_stands(
+    invoke: Invoke, upload_record: Upload, storage: StackStorage
+) -> None:
+    # Given: the upload was processed, and its idempotency record has expired since
+    record = upload_record(CSV_KEY, sample_bytes("orders-2026-11-01.csv"))
+    first = invoke("ProcessFunction", record, request_id="first")["processed"][0]
+    _expire_idempotency_records(storage)
+
+    # When: upload's record is redriven
+    second = invoke("ProcessFunction", record, request_id="redrive")["processed"][0]
+
+    # Then: one item, the first one, and the redrive returns that outcome
+    (item,) = [_item(storage.process_table, first["table_key"])]
+    assert item is not None
+    assert item["process_request_id"] == "first"
+    assert boto3.client("dynamodb").scan(TableName=storage.process_table)["Count"] == 1
+    assert (second["process_request_id"], second["processed_at"]) == ("first", first["processed_at"])
+    assert second["totals"] == first["totals"]
+
+
+def test_given_a_concurrent_delivery_in_progress_then_this_one_succeeds_with_one_item(
+    invoke: Invoke, upload_record: Upload, storage: StackStorage, template: Template
+) -> None:
+    # Given: another delivery of the upload holds the idempotency record (in progress)
+    record = upload_record(CSV_KEY, sample_bytes("orders-2026-11-01.csv"))
+    invoke("ProcessFunction", record, request_id="other-delivery")
+    dynamodb = boto3.client("dynamodb")
+    (entry,) = dynamodb.scan(TableName=storage.idempotency_table)["Items"]
+    in_progress = {
+        "id": entry["id"],
+        "status": {"S": "INPROGRESS"},
+        "expiration": {"N": str(int(time.time()) + 3600)},
+        "in_progress_expiration": {"N": str(int(time.time() * 1000) + 600_000)},
+    }
+    dynamodb.put_item(TableName=storage.idempotency_table, Item=in_progress)
+
+    # When: with no retries left to absorb an IdempotencyAlreadyInProgressError
+    (processed,) = invoke("ProcessFunction", record, request_id="this-delivery")["processed"]
+
+    # Then: it succeeds (no false alert), and the table holds one item, the first
+    assert processed["process_request_id"] == "other-delivery"
+    assert dynamodb.scan(TableName=storage.process_table)["Count"] == 1

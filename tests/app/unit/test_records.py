@@ -6,14 +6,14 @@ import copy
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import get_args
 
 import pytest
 from pipeline.errors import InvalidEventError
-from pipeline.processing import ProcessResult
-from pipeline.records import InvocationRecord, parse_success
-from pipeline.uploads import UploadResult
+from pipeline.models import InvocationRecord, ProcessResult, UploadResult, parse_success
 from pydantic import ValidationError
 
+from asyncrun.service import records as runner_records
 from tests.support.events import EVENTS_DIR, event_files, load_event
 from tests.support.records import RECORD_KEYS
 
@@ -115,6 +115,33 @@ def test_given_timeout_error_without_request_id_when_read_then_accepted() -> Non
 def test_given_failure_record_when_parsed_as_success_then_refused(name: str) -> None:
     with pytest.raises(InvalidEventError, match="expected a Success record"):
         parse_success(load_event(name), UploadResult)
+
+
+@pytest.mark.parametrize("condition", get_args(runner_records.Condition))
+@pytest.mark.parametrize("ran", [True, False], ids=["ran", "never-ran"])
+def test_given_any_record_the_runner_can_build_then_the_model_accepts_it(condition: str, ran: bool) -> None:
+    # Given: a record built by asyncrun's own builder, for each condition it can emit,
+    # with and without a response (an event that never ran has none)
+    raw = runner_records.build_record(
+        timestamp=1_793_523_013.12,
+        request_id="b59f7d1e-0000-4000-8000-000000000001",
+        function_arn="arn:aws:lambda:us-east-1:123456789012:function:order-pipeline-ProcessFunction:live",
+        condition=condition,  # type: ignore[arg-type]
+        approximate_invoke_count=3 if ran else 0,
+        request_payload=b'{"Records": []}',
+        executed_version="1" if ran else None,
+        response_payload=b'{"errorType": "E", "errorMessage": "m"}' if ran else None,
+        function_error="Unhandled" if ran and condition != "Success" else None,
+    )
+
+    # When
+    record = InvocationRecord.model_validate(json.loads(runner_records.record_json(raw)))
+
+    # Then: accepted, and it round-trips to the runner's bytes
+    assert record.condition == condition
+    assert runner_records.record_json(record.model_dump(mode="json", by_alias=True, exclude_unset=True)) == (
+        runner_records.record_json(raw)
+    )
 
 
 def test_given_unknown_condition_when_parsed_then_refused() -> None:

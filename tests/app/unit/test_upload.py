@@ -131,6 +131,30 @@ def test_given_size_limit_when_checked_then_only_larger_objects_are_refused(
             accept_upload(record, max_bytes=limit)
 
 
+@pytest.mark.parametrize(
+    ("key", "body", "error"),
+    [
+        ("incoming/orders.xlsx", b"PK\x03\x04" * 1000, UnsupportedFormatError),
+        ("incoming/empty.csv", b"", EmptyUploadError),
+    ],
+)
+def test_given_upload_a_retry_cannot_fix_when_handled_then_failed_without_reading_it(
+    invoke: Invoke, s3: Any, storage: StackStorage, key: str, body: bytes, error: type[Exception]
+) -> None:
+    # Given: every call the function makes to S3
+    from pipeline import clients
+
+    calls: list[str] = []
+    clients.s3().meta.events.register("before-call.s3.*", lambda model, **_: calls.append(model.name))
+    version = s3.put_object(Bucket=storage.upload_bucket, Key=key, Body=body)["VersionId"]
+
+    # When / Then: each of Lambda's attempts costs one HEAD, never a read of the object
+    for _ in range(3):
+        with pytest.raises(error):
+            invoke("UploadFunction", _event_for(storage.upload_bucket, key, version))
+    assert calls == ["HeadObject"] * 3
+
+
 def test_given_unsupported_extension_when_handled_then_unsupported_format_error(
     invoke: Invoke, s3: Any, storage: StackStorage
 ) -> None:
