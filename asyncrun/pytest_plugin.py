@@ -171,16 +171,16 @@ class AsyncrunStack:
                 f"(functions: {', '.join(self.stack.functions) or 'none'})"
             ) from None
 
-    def messages(self, queue: str) -> list[Any]:
-        """The bodies of the messages now in the queue, parsed where JSON, in arrival
-        order; they are taken off the queue."""
+    def messages(self, queue: str, *, raw: bool = False) -> list[Any]:
+        """The bodies of the messages now in the queue, parsed where JSON (as sent with
+        `raw`), in arrival order; they are taken off the queue."""
         sqs = self.client("sqs")
         url = self._queue_url(queue)
         bodies: list[Any] = []
         while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0).get(
             "Messages", []
         ):
-            bodies.extend(_parsed(message["Body"]) for message in batch)
+            bodies.extend(message["Body"] if raw else _parsed(message["Body"]) for message in batch)
             entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
             sqs.delete_message_batch(QueueUrl=url, Entries=entries)
         return bodies
