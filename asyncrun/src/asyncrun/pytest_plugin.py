@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     from asyncrun.stack.endpoint import Endpoint
     from asyncrun.stack.model import FunctionSpec, Stack
 
+# An assertion message shows the end of a long trace only.
+_MESSAGE_TRACE_LINES = 200
 # What each delivery kind is called in a template and in the trace.
 _DELIVERY_WORDS = {
     "on_success": "OnSuccess",
@@ -249,9 +251,12 @@ class AsyncrunStack:
             self.fail(f"request {request_id} ran {len(ran)} times ({outcomes}), not {expected}")
 
     def fail(self, message: str) -> Any:
-        raise AssertionError(
-            f"{message}\n\nasyncrun trace of stack {self.stack.name}:\n{self.format_trace()}"
-        )
+        lines = self.format_trace().splitlines()
+        if len(lines) > _MESSAGE_TRACE_LINES:  # the report section of a failed test has them all
+            omitted = len(lines) - _MESSAGE_TRACE_LINES
+            lines = [f"  ... {omitted} earlier lines", *lines[-_MESSAGE_TRACE_LINES:]]
+        trace = "\n".join(lines)
+        raise AssertionError(f"{message}\n\nasyncrun trace of stack {self.stack.name}:\n{trace}")
 
     # -------------------------------------------------------------- names
     def _bucket(self, reference: str) -> Any:
@@ -329,11 +334,13 @@ StackFactory = Callable[..., AsyncrunStack]
 @pytest.fixture
 def asyncrun_stack(request: pytest.FixtureRequest, _asyncrun_templates: _Templates) -> Iterator[StackFactory]:
     """`asyncrun_stack(template_path, parameter_overrides=None, *, stack_name=None,
-    region=None, config_env="default", faults=(), seed=None, clock_start=None)`: the
-    template provisioned into the test's embedded moto, with an engine whose virtual
-    clock starts at `clock_start` (a datetime or epoch seconds; now by default).
-    `faults` are `Fault`s or `--fault` texts; `seed` fixes their draws. Several stacks in
-    one test share its moto. The process environment is restored after the test."""
+    region=None, config_env="default", faults=(), seed=None, clock_start=None,
+    endpoint_url=None)`: the template provisioned into the test's embedded moto, with an
+    engine whose virtual clock starts at `clock_start` (a datetime or epoch seconds; now
+    by default). `faults` are `Fault`s or `--fault` texts; `seed` fixes their draws.
+    Several stacks in one test share its moto. With `endpoint_url` (a moto server,
+    LocalStack) the stack goes there instead, and what it holds outlives the test. The
+    process environment is restored after the test."""
     from asyncrun.runtimes import default_executor
     from asyncrun.service.clock import VirtualClock
     from asyncrun.service.engine import Engine
@@ -342,7 +349,7 @@ def asyncrun_stack(request: pytest.FixtureRequest, _asyncrun_templates: _Templat
     from asyncrun.stack.provision import provision
 
     saved_environment = dict(os.environ)
-    endpoints: dict[str, Endpoint] = {}
+    endpoints: dict[tuple[str | None, str], Endpoint] = {}
     stacks: list[AsyncrunStack] = []
     request.node.stash[_STACKS] = stacks
 
@@ -356,13 +363,15 @@ def asyncrun_stack(request: pytest.FixtureRequest, _asyncrun_templates: _Templat
         faults: Sequence[Fault | str] = (),
         seed: int | None = None,
         clock_start: datetime | float | None = None,
+        endpoint_url: str | None = None,
     ) -> AsyncrunStack:
         stack = _asyncrun_templates.load(
             Path(template_path), parameter_overrides or {}, stack_name, region, config_env
         )
-        endpoint = endpoints.get(stack.region)
+        endpoint = endpoints.get((endpoint_url, stack.region))
         if endpoint is None:
-            endpoint = endpoints[stack.region] = Endpoint(region=stack.region).start()
+            endpoint = Endpoint(endpoint_url, region=stack.region).start()
+            endpoints[(endpoint_url, stack.region)] = endpoint
         provision(stack, endpoint)
         start = clock_start.timestamp() if isinstance(clock_start, datetime) else clock_start
         engine = Engine(

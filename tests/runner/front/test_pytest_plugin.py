@@ -174,3 +174,40 @@ def test_the_plugin_is_active_without_a_conftest_and_each_test_starts_from_empty
     assert "1 failed, 2 passed" in output, output
     assert "asyncrun trace of stack" in output
     assert "RetriesExhausted after 3 attempts" in output
+
+
+def test_an_assertion_message_shows_the_end_of_a_long_trace(asyncrun_stack: StackFactory) -> None:
+    stack = asyncrun_stack(ECHO, {"Mode": "fail"})
+    request_ids = [stack.invoke_async("Echo", {"n": n}) for n in range(30)]
+    stack.run()
+
+    with pytest.raises(AssertionError) as failure:
+        stack.assert_condition(request_ids[-1], "Success")
+    trace = str(failure.value).split("asyncrun trace of stack")[1].splitlines()[1:]
+    total = len(stack.format_trace().splitlines())
+    assert total > 200
+    assert trace[0] == f"  ... {total - 200} earlier lines"
+    assert trace[1:] == stack.format_trace().splitlines()[-200:]
+
+
+@pytest.mark.server
+def test_a_stack_goes_to_the_endpoint_the_test_names(
+    asyncrun_stack: StackFactory, socket_enabled: None
+) -> None:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        url = f"http://{host}:{port}"
+        stack = asyncrun_stack(ECHO, endpoint_url=url)
+        request_id = stack.invoke_async("Echo", {"n": 1})
+        stack.run()
+
+        assert not stack.endpoint.embedded
+        assert stack.stack.queues["SuccessQueue"].url.startswith(url)  # created through the server
+        (record,) = stack.messages("SuccessQueue")
+        assert record["requestContext"]["requestId"] == request_id
+    finally:
+        server.stop()
