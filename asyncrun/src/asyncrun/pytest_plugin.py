@@ -23,7 +23,7 @@ import copy
 import io
 import json
 import os
-from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -168,10 +168,7 @@ class AsyncrunStack:
         try:
             return self.stack.find_function(reference)[0]
         except KeyError:
-            raise AssertionError(
-                f"no function {reference!r} in stack {self.stack.name} "
-                f"(functions: {', '.join(self.stack.functions) or 'none'})"
-            ) from None
+            raise self._unknown("function", reference, self.stack.functions) from None
 
     def messages(self, queue: str, *, raw: bool = False) -> list[Any]:
         """The bodies of the messages now in the queue, parsed where JSON (as sent with
@@ -263,19 +260,18 @@ class AsyncrunStack:
         try:
             return self.stack.find_bucket(reference)
         except KeyError:
-            raise AssertionError(
-                f"no bucket {reference!r} in stack {self.stack.name} "
-                f"(buckets: {', '.join(self.stack.buckets) or 'none'})"
-            ) from None
+            raise self._unknown("bucket", reference, self.stack.buckets) from None
 
     def _queue_url(self, reference: str) -> str:
         try:
             return self.stack.find_queue(reference).url
         except KeyError:
-            raise AssertionError(
-                f"no queue {reference!r} in stack {self.stack.name} "
-                f"(queues: {', '.join(self.stack.queues) or 'none'})"
-            ) from None
+            raise self._unknown("queue", reference, self.stack.queues) from None
+
+    def _unknown(self, what: str, reference: str, logical_ids: Iterable[str]) -> AssertionError:
+        """A name the stack does not have is a mistake in the test: say what it has."""
+        known = ", ".join(logical_ids) or "none"
+        return AssertionError(f"no {what} {reference!r} in stack {self.stack.name} ({what}s: {known})")
 
 
 def _parsed(body: str) -> Any:
