@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from asyncrun.service.faults import Fault, FaultKind
     from asyncrun.service.metrics import Metrics
     from asyncrun.service.trace import AttemptFinished, TraceEvent
-    from asyncrun.stack.endpoint import Endpoint
+    from asyncrun.stack.endpoint import ClientCache, Endpoint
     from asyncrun.stack.model import FunctionSpec, Stack
 
 # An assertion message shows the end of a long trace only.
@@ -324,11 +324,20 @@ def _asyncrun_templates() -> _Templates:
     return _Templates()
 
 
+@pytest.fixture(scope="session")
+def _asyncrun_clients() -> ClientCache:
+    """boto3 clients for every test's endpoints: a client costs about 0.1 s to create, a
+    test's stack uses half a dozen, and a client keeps working across moto restarts."""
+    return {}
+
+
 StackFactory = Callable[..., AsyncrunStack]
 
 
 @pytest.fixture
-def asyncrun_stack(request: pytest.FixtureRequest, _asyncrun_templates: _Templates) -> Iterator[StackFactory]:
+def asyncrun_stack(
+    request: pytest.FixtureRequest, _asyncrun_templates: _Templates, _asyncrun_clients: ClientCache
+) -> Iterator[StackFactory]:
     """`asyncrun_stack(template_path, parameter_overrides=None, *, stack_name=None,
     region=None, config_env="default", faults=(), seed=None, clock_start=None,
     endpoint_url=None)`: the template provisioned into the test's embedded moto, with an
@@ -366,7 +375,7 @@ def asyncrun_stack(request: pytest.FixtureRequest, _asyncrun_templates: _Templat
         )
         endpoint = endpoints.get((endpoint_url, stack.region))
         if endpoint is None:
-            endpoint = Endpoint(endpoint_url, region=stack.region).start()
+            endpoint = Endpoint(endpoint_url, region=stack.region, clients=_asyncrun_clients).start()
             endpoints[(endpoint_url, stack.region)] = endpoint
         provision(stack, endpoint)
         start = clock_start.timestamp() if isinstance(clock_start, datetime) else clock_start
