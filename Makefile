@@ -59,7 +59,7 @@ help: ## List the targets
 
 install: $(VENV)/.installed ## Create .venv from Python 3.13 with every dependency (reused when nothing changed)
 
-$(VENV)/.installed: pyproject.toml uv.lock scripts/find-python313.sh
+$(VENV)/.installed: pyproject.toml asyncrun/pyproject.toml uv.lock scripts/find-python313.sh
 	@python313=$$(scripts/find-python313.sh); \
 	if [ ! -x $(PY) ] || ! $(PY) -c 'import sys; sys.exit(sys.version_info[:2] != (3, 13))'; then \
 	  echo "install: creating $(VENV) from $$python313"; rm -rf $(VENV); "$$python313" -m venv $(VENV); \

@@ -1,6 +1,6 @@
-"""The pipeline suite's harness: the project's own `template.yaml`, loaded with asyncrun's
-`load_stack`, provisioned once per test module into an embedded moto (no socket is
-opened), and driven by a fresh `Engine` per test over clean storage, on a virtual clock.
+"""The pipeline suite's harness: the project's own `template.yaml`, driven by asyncrun's
+pytest plugin (`asyncrun_stack`: the template provisioned into the test's own embedded
+moto, no socket opened, on a virtual clock), seen as the pipeline's parts.
 
 Nothing is named here by hand. The resources that play a part in the pipeline are found
 from the loaded stack's wiring: the upload function is the one the upload bucket
@@ -11,21 +11,17 @@ and the table and buckets are the ones the functions' environment names."""
 from __future__ import annotations
 
 import contextlib
-import copy
 import json
-import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pytest_socket import disable_socket
 
-from asyncrun.runtimes import default_executor
-from asyncrun.service.clock import VirtualClock
+from asyncrun.pytest_plugin import AsyncrunStack, StackFactory
 from asyncrun.service.destinations import Delivery
 from asyncrun.service.engine import Engine
 from asyncrun.service.faults import Fault
@@ -39,9 +35,7 @@ from asyncrun.stack.model import (
     TableSpec,
     TopicSpec,
 )
-from asyncrun.stack.provision import provision
-from asyncrun.stack.template import load_stack
-from tests.support.template import TEMPLATE_PATH, project_template
+from tests.support.template import TEMPLATE_PATH
 
 # The X-Ray SDK (under the functions' Tracer) opens its UDP emitter's socket when it is
 # first imported: that happens here, before sockets are disabled.
@@ -147,29 +141,38 @@ def parts_of(stack: Stack) -> Parts:
 
 @dataclass
 class Pipeline:
-    """One engine over the provisioned stack, and ways to read what the run left behind
-    from the stack's own resources."""
+    """The stack driven by the plugin, and ways to read what the run left behind from
+    the pipeline's own resources."""
 
-    stack: Stack
+    driven: AsyncrunStack
     parts: Parts
-    endpoint: Endpoint
-    engine: Engine
+
+    @property
+    def stack(self) -> Stack:
+        return self.driven.stack
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return self.driven.endpoint
+
+    @property
+    def engine(self) -> Engine:
+        return self.driven.engine
 
     # -------------------------------------------------------------- acting
     def upload(self, sample: str | bytes, key: str) -> str:
         """Put a sample file (a name under samples/) or raw bytes at `key` in the upload
         bucket; returns the new object version."""
-        body = sample if isinstance(sample, bytes) else (SAMPLES / sample).read_bytes()
-        response = self.endpoint.client("s3").put_object(
-            Bucket=self.parts.upload_bucket.name, Key=key, Body=body
-        )
-        return str(response["VersionId"])
+        body = sample if isinstance(sample, bytes) else SAMPLES / sample
+        version = self.driven.upload(self.parts.upload_bucket.logical_id, key, body)
+        assert version is not None, "the upload bucket should be versioned"
+        return version
 
     def inject(self, fault: Fault) -> None:
         self.engine.faults.add(fault)
 
     def run(self) -> None:
-        self.engine.run_until_idle()
+        self.driven.run()
 
     # -------------------------------------------------------------- reading the stack's resources
     def items(self) -> list[dict[str, Any]]:
@@ -202,18 +205,8 @@ class Pipeline:
         return dict(json.loads(body.read()))
 
     def debug_messages(self) -> list[str]:
-        """The body of every message in the debug queue, taken off the queue."""
-        sqs = self.endpoint.client("sqs")
-        bodies: list[str] = []
-        while batch := sqs.receive_message(
-            QueueUrl=self.parts.debug_queue.url, MaxNumberOfMessages=10, WaitTimeSeconds=0
-        ).get("Messages", []):
-            for message in batch:
-                bodies.append(message["Body"])
-                sqs.delete_message(
-                    QueueUrl=self.parts.debug_queue.url, ReceiptHandle=message["ReceiptHandle"]
-                )
-        return bodies
+        """The body of every message in the debug queue, as sent, taken off the queue."""
+        return self.driven.messages(self.parts.debug_queue.logical_id, raw=True)
 
     def debug_queue_depth(self) -> int:
         attributes = self.endpoint.client("sqs").get_queue_attributes(
@@ -227,103 +220,36 @@ class Pipeline:
     # -------------------------------------------------------------- reading the engine
     def alerts(self) -> list[Delivery]:
         """What the engine published to the alert topic."""
-        return [d for d in self.engine.deliveries if d.target_arn == self.parts.alert_topic.arn]
+        return [d for d in self.driven.deliveries if d.target_arn == self.parts.alert_topic.arn]
 
     def deliveries_from(self, function: FunctionSpec, kind: str) -> list[Delivery]:
-        return [d for d in self.engine.deliveries if d.function == function.name and d.kind == kind]
+        return [d for d in self.driven.deliveries if d.function == function.name and d.kind == kind]
 
     def events(self, kind: str, function: FunctionSpec) -> list[Any]:
-        return [e for e in self.engine.trace if e.kind == kind and e.function == function.name]
+        return [e for e in self.driven.trace if e.kind == kind and e.function == function.name]
 
     def request_ids(self, function: FunctionSpec) -> list[str]:
         """The request id of each attempt of the function, in order."""
         return [e.request_id for e in self.events("attempt_started", function)]
 
     def metric(self, function: FunctionSpec, name: str) -> int:
-        return self.engine.metrics.get(function.name, name)
-
-
-@cache
-def _loaded_stack(overrides: tuple[tuple[str, str], ...]) -> Stack:
-    """The template read once per set of parameter overrides (it is only data)."""
-    return load_stack(TEMPLATE_PATH, parameter_overrides=dict(overrides))
-
-
-class _Backend:
-    """An embedded endpoint holding the stack's resources, for one test module. Stacks
-    with parameter overrides share the default stack's resources (the names do not
-    depend on the parameters); only their settings differ."""
-
-    def __init__(self) -> None:
-        self.endpoint = Endpoint(region=project_template().region).start()
-
-    def stack(self, overrides: Mapping[str, str]) -> Stack:
-        stack = copy.deepcopy(_loaded_stack(tuple(sorted(overrides.items()))))
-        # Idempotent and cheap once created: also brings back whatever a test deleted.
-        provision(stack, self.endpoint)
-        return stack
-
-    def clean(self, stack: Stack) -> None:
-        """Empty every bucket, table and queue of the stack (the S3 bridge's queue too)."""
-        s3 = self.endpoint.client("s3")
-        for bucket in stack.buckets.values():
-            listing = s3.list_object_versions(Bucket=bucket.name)
-            doomed = [
-                {"Key": v["Key"], "VersionId": v["VersionId"]}
-                for v in listing.get("Versions", []) + listing.get("DeleteMarkers", [])
-            ]
-            if doomed:
-                s3.delete_objects(Bucket=bucket.name, Delete={"Objects": doomed, "Quiet": True})
-        dynamodb = self.endpoint.client("dynamodb")
-        for table in stack.tables.values():
-            keys = [k["AttributeName"] for k in table.key_schema]
-            for page in dynamodb.get_paginator("scan").paginate(TableName=table.name):
-                for item in page.get("Items", []):
-                    dynamodb.delete_item(TableName=table.name, Key={k: item[k] for k in keys})
-        sqs = self.endpoint.client("sqs")
-        for url in sqs.list_queues().get("QueueUrls", []):
-            while batch := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", []):
-                entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
-                sqs.delete_message_batch(QueueUrl=url, Entries=entries)
-
-
-# Module scope, not package: a folder without __init__.py is no package to pytest, and
-# a "package" fixture would then keep moto started for the folders that run after this one.
-@pytest.fixture(scope="module")
-def _backend() -> Iterator[_Backend]:
-    # The embedded endpoint sets the user's AWS configuration aside itself; what it
-    # leaves (local credentials, region) is undone here for the suites that follow.
-    saved = dict(os.environ)
-    backend = _Backend()
-    try:
-        yield backend
-    finally:
-        backend.endpoint.stop()
-        os.environ.clear()
-        os.environ.update(saved)
+        return self.driven.metric(function.name, name)
 
 
 StartPipeline = Callable[..., Pipeline]
 
 
 @pytest.fixture
-def start_pipeline(_backend: _Backend) -> StartPipeline:
-    """`start_pipeline(faults=..., parameter_overrides=...)`: the stack, clean, with a new
-    engine (its functions start cold) on a virtual clock starting at START."""
+def start_pipeline(asyncrun_stack: StackFactory) -> StartPipeline:
+    """`start_pipeline(faults=..., parameter_overrides=...)`: the stack in the test's
+    own moto, with an engine (its functions start cold) on a virtual clock starting at
+    START."""
 
     def start(
         *, faults: Sequence[Fault] = (), parameter_overrides: Mapping[str, str] | None = None
     ) -> Pipeline:
-        stack = _backend.stack(parameter_overrides or {})
-        _backend.clean(stack)
-        engine = Engine(
-            stack,
-            _backend.endpoint,
-            clock=VirtualClock(START.timestamp()),
-            faults=faults,
-            executor=default_executor(stack, _backend.endpoint),
-        )
-        return Pipeline(stack, parts_of(stack), _backend.endpoint, engine)
+        driven = asyncrun_stack(TEMPLATE_PATH, parameter_overrides, faults=faults, clock_start=START)
+        return Pipeline(driven, parts_of(driven.stack))
 
     return start
 

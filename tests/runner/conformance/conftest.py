@@ -24,7 +24,7 @@ from asyncrun.runtimes.containers import MotoContainer, SamLocalExecutor, engine
 from asyncrun.service.clock import Clock
 from asyncrun.service.engine import Engine
 from asyncrun.service.faults import Fault
-from asyncrun.stack.endpoint import Endpoint
+from asyncrun.stack.endpoint import ClientCache, Endpoint
 from asyncrun.stack.model import FunctionSpec, Stack
 from asyncrun.stack.provision import provision
 from asyncrun.stack.template import load_stack
@@ -34,22 +34,9 @@ STACK_NAME = "conf"
 REGION = "us-east-1"
 
 _stacks: dict[str, Stack] = {}
-_clients: dict[tuple[str, str | None, str], Any] = {}
-
-
-class _SharedClientsEndpoint(Endpoint):
-    """An endpoint whose boto3 clients outlive it: creating a client costs about
-    0.1 s, which would otherwise be paid by every test for every service."""
-
-    def client(self, service: str) -> Any:
-        key = (service, self.url, self.region)
-        if key not in _clients:
-            _clients[key] = super().client(service)
-        return _clients[key]
-
-    # Endpoint.stop() clears its own client cache: there is none to clear here.
-    client.cache_clear = lambda: None  # type: ignore[attr-defined]
-
+# Shared by every endpoint of the session: creating a client costs about 0.1 s, which
+# would otherwise be paid by every test for every service.
+_clients: ClientCache = {}
 
 BACKENDS = ("embedded", "server", "sam-local")  # in the order they run (see _Backends)
 
@@ -151,15 +138,15 @@ class _Backends:
             self.close()
             if kind == "sam-local":
                 self.moto = moto()
-                self.endpoint = _SharedClientsEndpoint(url=self.moto.host_url, region=REGION).start()
+                self.endpoint = Endpoint(url=self.moto.host_url, region=REGION, clients=_clients).start()
             elif kind == "server":
                 url = server_url()
                 reset = urllib.request.Request(f"{url}/moto-api/reset", method="POST")  # noqa: S310 - loopback
                 with urllib.request.urlopen(reset, timeout=10):  # noqa: S310 - loopback only
                     pass
-                self.endpoint = _SharedClientsEndpoint(url=url, region=REGION).start()
+                self.endpoint = Endpoint(url=url, region=REGION, clients=_clients).start()
             else:
-                self.endpoint = _SharedClientsEndpoint(region=REGION).start()
+                self.endpoint = Endpoint(region=REGION, clients=_clients).start()
             self.kind = kind
         return self.endpoint
 

@@ -213,3 +213,12 @@ def test_parameter_overrides_do_not_swallow_the_subcommand() -> None:
         "--parameter-overrides=A=1",
         "demo",
     ]
+
+
+def test_the_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[str]) -> None:
+    from importlib.metadata import version
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"asyncrun {version('asyncrun')}"

@@ -5,7 +5,6 @@ the same place."""
 from __future__ import annotations
 
 import os
-from functools import cache
 from typing import Any
 
 import boto3
@@ -20,12 +19,22 @@ LOCAL_CREDENTIALS = {
 }
 
 
+# boto3 clients by (service, endpoint URL, region).
+ClientCache = dict[tuple[str, str | None, str], Any]
+
+
 class Endpoint:
-    def __init__(self, url: str | None = None, region: str = "us-east-1") -> None:
+    def __init__(
+        self, url: str | None = None, region: str = "us-east-1", *, clients: ClientCache | None = None
+    ) -> None:
         self.url = url
         self.region = region
         self._mock: Any = None
         self._set_aside: dict[str, str | None] = {}
+        # Endpoints started one after another (a test suite's) may share their clients:
+        # creating one costs about 0.1 s, and a client keeps working across moto restarts.
+        self._clients: ClientCache = {} if clients is None else clients
+        self._own_clients = clients is None
 
     @property
     def embedded(self) -> bool:
@@ -54,7 +63,8 @@ class Endpoint:
                 else:
                     os.environ[name] = value
             self._set_aside = {}
-        self.client.cache_clear()
+        if self._own_clients:
+            self._clients.clear()
 
     def _set_aside_user_configuration(self) -> None:
         """The user's AWS configuration has no place in an embedded stack, as it has none
@@ -77,8 +87,14 @@ class Endpoint:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    @cache  # noqa: B019 - one client per service for the endpoint's lifetime
     def client(self, service: str) -> Any:
+        """One client per service for the endpoint's lifetime (or the shared cache's)."""
+        key = (service, self.url, self.region)
+        if key not in self._clients:
+            self._clients[key] = self._new_client(service)
+        return self._clients[key]
+
+    def _new_client(self, service: str) -> Any:
         return boto3.client(
             service,  # type: ignore[call-overload]  # one method for every service the runner uses
             region_name=self.region,

@@ -26,10 +26,21 @@ def build_parser() -> argparse.ArgumentParser:
         "queue, retries on a virtual clock, event age, destinations, dead-letter queues, S3 notifications.",
         parents=[common_options(suppress=False)],
     )
+    parser.add_argument("--version", action="version", version=f"{PROG} {installed_version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in SUBCOMMANDS:
         module.register(subparsers)
     return parser
+
+
+def installed_version() -> str:
+    """The version of the installed distribution (its metadata, not a copy in the code)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("asyncrun")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed)"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
