@@ -23,6 +23,7 @@ from asyncrun.stack.model import (
     LATEST,
     BucketSpec,
     BusSpec,
+    FunctionReference,
     FunctionSpec,
     InvokeConfig,
     LambdaNotification,
@@ -33,6 +34,7 @@ from asyncrun.stack.model import (
     SubscriptionSpec,
     TableSpec,
     TopicSpec,
+    function_arn,
 )
 from asyncrun.stack.samconfig import read_samconfig
 
@@ -495,7 +497,7 @@ class _Resources:
         return f"arn:aws:{service}:{region}:{account}:{resource}/{name}"
 
     def function_arn(self, name: str) -> str:
-        return f"arn:aws:lambda:{self.region}:{self.account_id}:function:{name}"
+        return function_arn(self.region, self.account_id, name)
 
     def queue_url(self, name: str) -> str:
         return f"https://sqs.{self.region}.amazonaws.com/{self.account_id}/{name}"
@@ -517,14 +519,11 @@ class _Resources:
 
     def function_by_reference(self, reference: str) -> str | None:
         """The logical id of the stack's function a name or (qualified) ARN points at."""
-        name = reference
-        if reference.startswith("arn:"):
-            parts = reference.split(":")
-            name = parts[6] if len(parts) > 6 else reference
-        else:
-            name = reference.split(":", 1)[0]
+        parsed = FunctionReference.parse(reference)
+        if parsed is None:
+            return None
         for logical_id in self.of_type("AWS::Lambda::Function"):
-            if self.name(logical_id) == name:
+            if self.name(logical_id) == parsed.name:
                 return logical_id
         return None
 
@@ -759,7 +758,7 @@ class _StackBuilder:
         function_id = res.function_by_reference(reference)
         destinations = res.property(logical_id, "DestinationConfig") or {}
         return InvokeConfig(
-            function_name=res.name(function_id) if function_id else reference.split(":")[-1],
+            function_name=res.name(function_id) if function_id else reference,
             qualifier=res.property_text(logical_id, "Qualifier", LATEST),
             maximum_retry_attempts=_integer(
                 res.property(logical_id, "MaximumRetryAttempts", 2), f"{where}.MaximumRetryAttempts"
