@@ -232,7 +232,7 @@ class LambdaApi:
         with self.lock:
             self.engine.invoke_async(ref.spec.name, payload, qualifier=ref.qualifier, request_id=request_id)
         self._on_queued()
-        # No ExecutedVersion for an event (ASYNC_SEMANTICS §1); the request id is the one
+        # No ExecutedVersion for an event (docs/async-semantics.md R1.1); the request id is the one
         # the function will see.
         return ApiResponse(202, b"", {"X-Amzn-RequestId": request_id})
 

@@ -1,4 +1,4 @@
-"""Lambda's asynchronous invocation, run locally (ASYNC_SEMANTICS.md): an internal
+"""Lambda's asynchronous invocation, run locally (docs/async-semantics.md): an internal
 queue ordered by due time, attempts with retries and backoff, maximum event age,
 the invocation record, destinations, dead-letter queues, metrics, recursion
 detection and S3 notifications.

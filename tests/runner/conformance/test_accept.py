@@ -1,4 +1,4 @@
-"""ASYNC_SEMANTICS.md §1: accepting an asynchronous event."""
+"""docs/async-semantics.md R1: accepting an asynchronous event."""
 
 from __future__ import annotations
 
