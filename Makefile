@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export SAM_CLI_TELEMETRY := 0
 export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: help install demo demo-sam-local test test-sam-local lint build bench clean
+.PHONY: help install demo demo-sam-local check test test-sam-local lint build bench clean
 
 # The container tests and the sam-local demo need a container engine: the one that answers
 # (DOCKER_HOST, a Docker or podman socket), else one provisioned by the script when this
@@ -54,6 +54,8 @@ demo: install ## Run the whole pipeline locally with asyncrun: no AWS account, n
 demo-sam-local: install ## The demo with the functions in Lambda runtime containers (sam local start-lambda)
 	@$(container_engine); $(require_container_engine); \
 	$(VENV)/bin/asyncrun --executor sam-local demo
+
+check: lint test ## What CI runs: make lint, then make test
 
 test: install ## Run the whole test suite (the container tests too when a container engine answers)
 	@$(container_engine); $(PY) -m pytest; $(pytest_status)
