@@ -41,6 +41,7 @@ from asyncrun.stack.model import (
 )
 from asyncrun.stack.provision import provision
 from asyncrun.stack.template import load_stack
+from tests.support.contract import watch
 from tests.support.template import TEMPLATE_PATH, project_template
 
 # The X-Ray SDK (under the functions' Tracer) opens its UDP emitter's socket when it is
@@ -316,12 +317,14 @@ def start_pipeline(_backend: _Backend) -> StartPipeline:
     ) -> Pipeline:
         stack = _backend.stack(parameter_overrides or {})
         _backend.clean(stack)
-        engine = Engine(
-            stack,
-            _backend.endpoint,
-            clock=VirtualClock(START.timestamp()),
-            faults=faults,
-            executor=default_executor(stack, _backend.endpoint),
+        engine = watch(
+            Engine(
+                stack,
+                _backend.endpoint,
+                clock=VirtualClock(START.timestamp()),
+                faults=faults,
+                executor=default_executor(stack, _backend.endpoint),
+            )
         )
         return Pipeline(stack, parts_of(stack), _backend.endpoint, engine)
 
