@@ -14,7 +14,7 @@ from functools import cache
 from typing import Any
 
 from asyncrun.errors import DestinationConfigError, LambdaServiceError, ResourceNotFoundError, ValidationError
-from asyncrun.stack.model import LATEST, FunctionSpec, InvokeConfig, Stack
+from asyncrun.stack.model import LATEST, FunctionReference, FunctionSpec, InvokeConfig, Stack
 from asyncrun.stack.resolve import find_function, resolve_function
 
 RETRY_RANGE = (0, 2)
@@ -96,7 +96,8 @@ def validate_invoke_config(config: InvokeConfig, stack: Stack) -> None:
         if service not in DESTINATION_SERVICES or (service == "s3" and slot == "on_success"):
             shape_ok = False
         elif service == "lambda":
-            if arn.split(":")[6:7] == [function.name]:
+            named = FunctionReference.parse(arn)
+            if named is not None and named.name == function.name:
                 raise DestinationConfigError("You can't specify the function as a destination for itself.")
             if not _lambda_destination_exists(stack, arn):
                 raise DestinationConfigError(f"The destination ARN {arn} is invalid.")
