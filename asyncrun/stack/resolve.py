@@ -80,6 +80,7 @@ def resolve_function(
     `by_logical_id` also accepts a template's logical id as a bare name (the command
     line's convenience; the Lambda API passes False, as the service knows names only)."""
     parsed = parse_reference(reference)
+    qualifier = qualifier or None  # an empty qualifier names none
     if qualifier is not None and parsed.qualifier is not None and qualifier != parsed.qualifier:
         raise InvalidParameterValueError(QUALIFIER_CONFLICT)
     named = qualifier if qualifier is not None else parsed.qualifier
