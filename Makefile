@@ -20,7 +20,7 @@ BUILD_DIR := .aws-sam/build
 LOCAL_BUILD_DIR := .aws-sam/build-local
 CONFIG_ENV ?= default
 
-.PHONY: help install demo demo-sam-local test test-sam-local lint build build-local deploy bench clean
+.PHONY: help install demo demo-sam-local check test test-sam-local lint build build-local deploy bench clean
 
 # The container tests and the sam-local demo need a container engine: the one that answers
 # (DOCKER_HOST, a Docker or podman socket), else one provisioned by the script when this
@@ -75,6 +75,8 @@ demo: install ## Run the whole pipeline locally with asyncrun (no AWS account, n
 demo-sam-local: install ## The demo with the functions in Lambda runtime containers (sam local start-lambda)
 	@$(container_engine); $(require_container_engine); \
 	$(VENV)/bin/asyncrun --executor sam-local --html .cache/demo-sam-local-timeline.html demo
+
+check: lint test ## What CI runs: make lint, then make test
 
 test: install ## Run the whole test suite (container tests when an engine answers, browser tests when Chromium is there)
 	@$(browser); $(container_engine); $(PY) -m pytest; $(pytest_status)

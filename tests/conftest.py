@@ -22,6 +22,11 @@ FAKE_CREDENTIALS = {
 }
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The contract tests read what the other tests delivered: they run last."""
+    items.sort(key=lambda item: item.get_closest_marker("contract") is not None)
+
+
 @pytest.fixture(scope="session")
 def template() -> Template:
     return project_template()

@@ -1,4 +1,4 @@
-"""Building invocation records the way Lambda does (§3 of ASYNC_SEMANTICS.md), for tests
+"""Building invocation records the way Lambda does (docs/async-semantics.md R3), for tests
 that chain one stage's result into the next without the runner."""
 
 from __future__ import annotations

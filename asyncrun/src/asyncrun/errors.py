@@ -102,6 +102,16 @@ class ResourceNotFoundError(LambdaServiceError):
     code = "ResourceNotFoundException"
     status = 404
 
+    @classmethod
+    def function(cls, arn: str) -> ResourceNotFoundError:
+        """No function (or no such version or alias) at `arn`."""
+        return cls(f"Function not found: {arn}")
+
+    @classmethod
+    def invoke_config(cls, qualified_arn: str) -> ResourceNotFoundError:
+        """The function, version or alias has no event invoke config."""
+        return cls(f"The function {qualified_arn} doesn't have an EventInvokeConfig")
+
 
 class InvalidParameterValueError(LambdaServiceError):
     code = "InvalidParameterValueException"

@@ -53,7 +53,7 @@ _DELIVERY_WORDS = {
 def format_trace(stack: Stack, events: Sequence[TraceEvent]) -> str:
     """The events as the command line's live trace shows them, without colours; time
     is counted from the first event."""
-    from asyncrun.cli.report import LiveTrace
+    from asyncrun.service.trace_text import LiveTrace
 
     if not events:
         return "  (nothing happened)"

@@ -30,7 +30,7 @@ import boto3
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
 
-from asyncrun.api.serve import ServeProcess
+from asyncrun.api.serve_process import ServeProcess
 from asyncrun.stack.samconfig import read_samconfig
 
 ROOT = Path(__file__).resolve().parents[3]

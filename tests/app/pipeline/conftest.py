@@ -35,6 +35,7 @@ from asyncrun.stack.model import (
     TableSpec,
     TopicSpec,
 )
+from tests.support.contract import watch
 from tests.support.template import TEMPLATE_PATH
 
 # The X-Ray SDK (under the functions' Tracer) opens its UDP emitter's socket when it is
@@ -249,6 +250,7 @@ def start_pipeline(asyncrun_stack: StackFactory) -> StartPipeline:
         *, faults: Sequence[Fault] = (), parameter_overrides: Mapping[str, str] | None = None
     ) -> Pipeline:
         driven = asyncrun_stack(TEMPLATE_PATH, parameter_overrides, faults=faults, clock_start=START)
+        watch(driven.engine)
         return Pipeline(driven, parts_of(driven.stack))
 
     return start

@@ -58,7 +58,7 @@ def test_a_process_attempt_that_fails_once_succeeds_on_the_retry_a_minute_later(
 @pytest.mark.parametrize(
     ("maximum_age", "attempts"),
     [
-        # ASYNC_SEMANTICS.md, observed: with 2 retries, age 60 ends after attempt 1 (the
+        # docs/async-semantics.md R2.5, observed: with 2 retries, age 60 ends after attempt 1 (the
         # retry would be due at 60 s) and age 90 after attempt 2 (the next due at 180 s).
         ("60", 1),
         ("90", 2),

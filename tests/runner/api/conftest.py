@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from asyncrun.api.serve import ServeProcess
+from asyncrun.api.serve_process import ServeProcess
 from asyncrun.stack.model import Stack
 from asyncrun.stack.template import load_stack
 

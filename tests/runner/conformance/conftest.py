@@ -28,6 +28,7 @@ from asyncrun.stack.endpoint import ClientCache, Endpoint
 from asyncrun.stack.model import FunctionSpec, Stack
 from asyncrun.stack.provision import provision
 from asyncrun.stack.template import load_stack
+from tests.support.contract import watch
 
 TEMPLATES = Path(__file__).parent / "templates"
 STACK_NAME = "conf"
@@ -300,7 +301,9 @@ def harness(backend: _Backends) -> Callable[..., Harness]:
         executor = backend.executor(template)
         kind = "in-process" if executor is None else "sam-local"
         executor = executor or default_executor(stack, backend.endpoint)
-        engine = Engine(stack, backend.endpoint, faults=faults, clock=clock, seed=seed, executor=executor)
+        engine = watch(
+            Engine(stack, backend.endpoint, faults=faults, clock=clock, seed=seed, executor=executor)
+        )
         return Harness(stack, backend.endpoint, engine, kind)
 
     return make

@@ -1,4 +1,4 @@
-"""ASYNC_SEMANTICS.md §1: accepting an asynchronous event."""
+"""docs/async-semantics.md R1: accepting an asynchronous event."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from asyncrun.errors import InvalidRequestContentError, RequestTooLargeError, ResourceNotFoundError
-from asyncrun.service.engine import ASYNC_PAYLOAD_LIMIT
+from asyncrun.service.limits import EVENT_PAYLOAD_LIMIT as ASYNC_PAYLOAD_LIMIT
 from asyncrun.service.metrics import ASYNC_EVENTS_RECEIVED, INVOCATIONS
 
 

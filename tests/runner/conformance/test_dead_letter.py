@@ -1,4 +1,4 @@
-"""ASYNC_SEMANTICS.md §6: dead-letter queues."""
+"""docs/async-semantics.md R6: dead-letter queues."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ASYNC_SEMANTICS.md §5: destinations of every type, and deliveries that fail."""
+"""docs/async-semantics.md R5: destinations of every type, and deliveries that fail."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ASYNC_SEMANTICS.md §5 (configurations refused) and the event invoke config store."""
+"""docs/async-semantics.md R5.7 (configurations refused), R5.8 and the event invoke config store."""
 
 from __future__ import annotations
 

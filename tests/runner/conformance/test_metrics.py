@@ -1,4 +1,4 @@
-"""ASYNC_SEMANTICS.md §7: the metrics, counted per function."""
+"""docs/async-semantics.md R7.1: the metrics, counted per function."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ASYNC_SEMANTICS.md §3 (the invocation record) and §4 (reserved concurrency 0)."""
+"""docs/async-semantics.md R3 (the invocation record) and R4 (reserved concurrency 0)."""
 
 from __future__ import annotations
 

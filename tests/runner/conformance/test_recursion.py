@@ -1,4 +1,4 @@
-"""ASYNC_SEMANTICS.md §8: recursive loops are stopped after 16 invocations."""
+"""docs/async-semantics.md R8.1: recursive loops are stopped after 16 invocations."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ASYNC_SEMANTICS.md §2: running, retrying, throttles, event age, timeouts."""
+"""docs/async-semantics.md R2: running, retrying, throttles, event age, timeouts."""
 
 from __future__ import annotations
 

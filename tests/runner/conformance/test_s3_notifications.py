@@ -1,4 +1,4 @@
-"""ASYNC_SEMANTICS.md §9: S3 event notifications, the full event, at least once."""
+"""docs/async-semantics.md R9: S3 event notifications, the full event, at least once."""
 
 from __future__ import annotations
 

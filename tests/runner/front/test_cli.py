@@ -12,7 +12,7 @@ import pytest
 
 from asyncrun.cli.main import main, parse_args
 from asyncrun.cli.options import expand_overrides_argv
-from asyncrun.service.engine import ASYNC_PAYLOAD_LIMIT
+from asyncrun.service.limits import EVENT_PAYLOAD_LIMIT as ASYNC_PAYLOAD_LIMIT
 
 ECHO = str(Path(__file__).parent / "templates" / "echo.yaml")
 

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from asyncrun.cli.report import LiveTrace, Names, relative_time, sample_columns, wants_colour
+from asyncrun.cli.report import sample_columns
 from asyncrun.service.trace import (
     Accepted,
     AttemptFinished,
@@ -16,6 +16,7 @@ from asyncrun.service.trace import (
     RetryScheduled,
     S3Notification,
 )
+from asyncrun.service.trace_text import LiveTrace, Names, relative_time, wants_colour
 from asyncrun.stack.model import Stack
 
 START = 1_800_000_000.0

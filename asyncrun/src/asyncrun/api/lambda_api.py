@@ -29,34 +29,26 @@ from pydantic import ValidationError as PydanticValidationError
 from asyncrun.errors import (
     InvalidParameterValueError,
     LambdaServiceError,
-    RequestTooLargeError,
     ResourceNotFoundError,
     ServiceError,
     ValidationError,
 )
+from asyncrun.service.limits import (
+    EVENT_PAYLOAD_LIMIT,
+    REQUEST_RESPONSE_PAYLOAD_LIMIT,
+    event_too_large,
+    request_too_large,
+)
 from asyncrun.stack.model import LATEST, FunctionSpec, InvokeConfig, Stack
+from asyncrun.stack.resolve import ResolvedFunction, parse_reference, resolve_function
 
 if TYPE_CHECKING:
     from asyncrun.service.engine import Engine
 
 log = logging.getLogger(__name__)
 
-# The payload limits (ASYNC_SEMANTICS §1; 6 MB for a synchronous request).
-EVENT_PAYLOAD_LIMIT = 1_048_576
-REQUEST_RESPONSE_PAYLOAD_LIMIT = 6_291_456
 INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
-# botocore's `NamespacedFunctionName` pattern, anchored: what the service accepts as a
-# function reference (name, partial ARN or ARN, each optionally qualified).
-_FUNCTION_NAME_PATTERN = (
-    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
-    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
-)
-_FUNCTION_REF = re.compile(
-    r"(?:arn:(?P<partition>aws[a-zA-Z-]*)?:lambda:)?(?:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):)?"
-    r"(?:(?P<account>\d{12}):)?(?:function:)?(?P<name>[a-zA-Z0-9-_\.]+)(?::(?P<qualifier>[a-zA-Z0-9-_$\.]+))?"
-)
 _NOTHING_TO_CONFIGURE = "You must specify at least one of error handling or destination setting."
-_QUALIFIER_CONFLICT = "The derived qualifier from the function name does not match the specified qualifier."
 
 
 @dataclass(frozen=True)
@@ -77,28 +69,6 @@ class ApiResponse:
     @classmethod
     def json(cls, status: int, document: Any) -> ApiResponse:
         return cls(status, json.dumps(document).encode(), {"Content-Type": "application/json"})
-
-
-@dataclass(frozen=True)
-class FunctionRef:
-    """A function of the stack as a request named it, with the qualifier it resolved to."""
-
-    spec: FunctionSpec
-    qualifier: str | None  # None: unqualified
-
-    @property
-    def arn(self) -> str:
-        return f"{self.spec.arn}:{self.qualifier}" if self.qualifier else self.spec.arn
-
-    @property
-    def config_qualifier(self) -> str:
-        return self.qualifier or LATEST
-
-    @property
-    def executed_version(self) -> str:
-        if self.qualifier is None or self.qualifier == LATEST:
-            return LATEST
-        return self.spec.aliases.get(self.qualifier, self.qualifier)
 
 
 class _Destination(BaseModel):
@@ -235,41 +205,10 @@ class LambdaApi:
         return response
 
     # ------------------------------------------------------------------ references
-    def resolve(self, reference: str, query_qualifier: str | None = None) -> FunctionRef:
+    def resolve(self, reference: str, query_qualifier: str | None = None) -> ResolvedFunction:
         """A function by name, partial ARN or ARN, qualified in the name or by the
         `Qualifier` parameter, with the service's errors when it does not resolve."""
-        match = _FUNCTION_REF.fullmatch(reference)
-        if match is None or len(reference) > 256:
-            raise ValidationError.of(
-                f"Value '{reference}' at 'functionName' failed to satisfy constraint: "
-                f"Member must satisfy regular expression pattern: {_FUNCTION_NAME_PATTERN}"
-            )
-        name, derived = match["name"], match["qualifier"]
-        if query_qualifier is not None and derived is not None and derived != query_qualifier:
-            raise InvalidParameterValueError(_QUALIFIER_CONFLICT)
-        qualifier = query_qualifier if query_qualifier is not None else derived
-        region = match["region"] or self.stack.region
-        account = match["account"] or self.stack.account_id
-        named_arn = f"arn:aws:lambda:{region}:{account}:function:{name}" + (
-            f":{qualifier}" if qualifier else ""
-        )
-        if region != self.stack.region:
-            raise ResourceNotFoundError(
-                f"Functions from '{region}' are not reachable in this region ('{self.stack.region}')"
-            )
-        spec = self._function(name)
-        if spec is None or account != self.stack.account_id:
-            raise ResourceNotFoundError(f"Function not found: {named_arn}")
-        published = qualifier is None or qualifier == LATEST
-        if not published and qualifier not in spec.versions and qualifier not in spec.aliases:
-            raise ResourceNotFoundError(f"Function not found: {named_arn}")
-        return FunctionRef(spec, qualifier)
-
-    def _function(self, name: str) -> FunctionSpec | None:
-        for spec in self.stack.functions.values():
-            if spec.name == name:
-                return spec
-        return None
+        return resolve_function(self.stack, reference, query_qualifier, by_logical_id=False)
 
     # ------------------------------------------------------------------ Invoke
     def invoke(self, request: ApiRequest, match: re.Match[str]) -> ApiResponse:
@@ -286,26 +225,20 @@ class LambdaApi:
             return self._invoke_event(ref, request.body)
         return self._invoke_request_response(ref, request)
 
-    def _invoke_event(self, ref: FunctionRef, payload: bytes) -> ApiResponse:
+    def _invoke_event(self, ref: ResolvedFunction, payload: bytes) -> ApiResponse:
         if len(payload) > EVENT_PAYLOAD_LIMIT:
-            raise RequestTooLargeError(
-                f"{len(payload)} byte payload is too large for the Event invocation type "
-                f"(limit {EVENT_PAYLOAD_LIMIT} bytes)",
-            )
+            raise event_too_large(len(payload))
         request_id = str(uuid.uuid4())
         with self.lock:
             self.engine.invoke_async(ref.spec.name, payload, qualifier=ref.qualifier, request_id=request_id)
         self._on_queued()
-        # No ExecutedVersion for an event (ASYNC_SEMANTICS §1); the request id is the one
+        # No ExecutedVersion for an event (docs/async-semantics.md R1.1); the request id is the one
         # the function will see.
         return ApiResponse(202, b"", {"X-Amzn-RequestId": request_id})
 
-    def _invoke_request_response(self, ref: FunctionRef, request: ApiRequest) -> ApiResponse:
+    def _invoke_request_response(self, ref: ResolvedFunction, request: ApiRequest) -> ApiResponse:
         if len(request.body) > REQUEST_RESPONSE_PAYLOAD_LIMIT:
-            raise RequestTooLargeError(
-                f"Request must be smaller than {REQUEST_RESPONSE_PAYLOAD_LIMIT} bytes "
-                "for the InvokeFunction operation",
-            )
+            raise request_too_large(REQUEST_RESPONSE_PAYLOAD_LIMIT)
         with self.lock:
             result = self.engine.invoke_sync(ref.spec.name, request.body, qualifier=ref.qualifier)
         # A synchronous invoke can start events (S3 puts, async invokes by the code).
@@ -333,7 +266,7 @@ class LambdaApi:
             where = ".".join(str(p) for p in first["loc"]) if first else "body"
             raise ValidationError.of(f"Value at '{where}' failed to satisfy constraint: {exc}") from None
 
-    def _config_ref(self, request: ApiRequest, match: re.Match[str]) -> FunctionRef:
+    def _config_ref(self, request: ApiRequest, match: re.Match[str]) -> ResolvedFunction:
         """Put, Update and List name the function that must exist: the service then
         answers 'The function doesn't exist.' rather than 'Function not found'."""
         try:
@@ -348,7 +281,7 @@ class LambdaApi:
         body = self._config_input(request)
         if body.is_empty():
             raise InvalidParameterValueError(_NOTHING_TO_CONFIGURE)
-        config = InvokeConfig(function_name=ref.spec.name, qualifier=ref.config_qualifier)
+        config = InvokeConfig(function_name=ref.spec.name, qualifier=ref.effective_qualifier)
         if body.MaximumRetryAttempts is not None:
             config.maximum_retry_attempts = body.MaximumRetryAttempts
         if body.MaximumEventAgeInSeconds is not None:
@@ -360,7 +293,7 @@ class LambdaApi:
         )
         with self.lock:
             stored = self.engine.put_invoke_config(config)
-            meta = self._meta[(ref.spec.name, ref.config_qualifier)] = _ConfigMeta(self._now(), explicit)
+            meta = self._meta[(ref.spec.name, ref.effective_qualifier)] = _ConfigMeta(self._now(), explicit)
         return ApiResponse.json(200, self._config_document(ref.spec, stored, meta))
 
     def update_config(self, request: ApiRequest, match: re.Match[str]) -> ApiResponse:
@@ -376,9 +309,9 @@ class LambdaApi:
             # The destination config is replaced as a whole, like the other members.
             changes["on_success"] = body.on_success()
             changes["on_failure"] = body.on_failure()
-        key = (ref.spec.name, ref.config_qualifier)
+        key = (ref.spec.name, ref.effective_qualifier)
         with self.lock:
-            stored = self.engine.invoke_configs.update(ref.spec.name, ref.config_qualifier, **changes)
+            stored = self.engine.invoke_configs.update(ref.spec.name, ref.effective_qualifier, **changes)
             previous = self._meta_for(key)
             given = {
                 k
@@ -391,15 +324,15 @@ class LambdaApi:
     def get_config(self, request: ApiRequest, match: re.Match[str]) -> ApiResponse:
         ref = self._lenient_ref(request, match)
         with self.lock:
-            stored = self.engine.invoke_configs.require(ref.spec.name, ref.config_qualifier)
-            meta = self._meta_for((ref.spec.name, ref.config_qualifier))
+            stored = self.engine.invoke_configs.require(ref.spec.name, ref.effective_qualifier)
+            meta = self._meta_for((ref.spec.name, ref.effective_qualifier))
         return ApiResponse.json(200, self._config_document(ref.spec, stored, meta))
 
     def delete_config(self, request: ApiRequest, match: re.Match[str]) -> ApiResponse:
         ref = self._lenient_ref(request, match)
         with self.lock:
-            self.engine.invoke_configs.delete(ref.spec.name, ref.config_qualifier)
-            self._meta.pop((ref.spec.name, ref.config_qualifier), None)
+            self.engine.invoke_configs.delete(ref.spec.name, ref.effective_qualifier)
+            self._meta.pop((ref.spec.name, ref.effective_qualifier), None)
         return ApiResponse(204)
 
     def list_configs(self, request: ApiRequest, match: re.Match[str]) -> ApiResponse:
@@ -417,18 +350,18 @@ class LambdaApi:
             body["NextMarker"] = next_marker
         return ApiResponse.json(200, body)
 
-    def _lenient_ref(self, request: ApiRequest, match: re.Match[str]) -> FunctionRef:
+    def _lenient_ref(self, request: ApiRequest, match: re.Match[str]) -> ResolvedFunction:
         """Get and Delete report a missing function as a missing config."""
         try:
             return self.resolve(match["fn"], request.query.get("Qualifier"))
         except LambdaServiceError as error:
             if error.code != "ResourceNotFoundException":
                 raise
-            name_match = _FUNCTION_REF.fullmatch(match["fn"])
-            name = name_match["name"] if name_match else match["fn"]
-            qualifier = request.query.get("Qualifier") or (name_match and name_match["qualifier"]) or LATEST
-            arn = f"arn:aws:lambda:{self.stack.region}:{self.stack.account_id}:function:{name}:{qualifier}"
-            raise ResourceNotFoundError(f"The function {arn} doesn't have an EventInvokeConfig") from None
+            parsed = parse_reference(match["fn"])  # it parsed: only a missing function is left
+            qualifier = request.query.get("Qualifier") or parsed.qualifier or LATEST
+            raise ResourceNotFoundError.invoke_config(
+                self.stack.function_arn(parsed.name, qualifier)
+            ) from None
 
     def _meta_for(self, key: tuple[str, str]) -> _ConfigMeta:
         # Configs from the template count as written when the API first reports them.
@@ -456,9 +389,9 @@ class LambdaApi:
         every_version = request.query.get("FunctionVersion") == "ALL"
         documents: list[dict[str, Any]] = []
         for spec in sorted(self.stack.functions.values(), key=lambda s: s.name):
-            documents.append(self._configuration(FunctionRef(spec, None)))
+            documents.append(self._configuration(ResolvedFunction(spec, None)))
             if every_version:
-                documents.extend(self._configuration(FunctionRef(spec, v)) for v in spec.versions)
+                documents.extend(self._configuration(ResolvedFunction(spec, v)) for v in spec.versions)
         max_items = _int_query(request, "MaxItems", low=1, high=10000, member="maxItems")
         page, next_marker = _paginate(documents, request.query.get("Marker"), max_items or 50)
         body: dict[str, Any] = {"Functions": page}
@@ -484,8 +417,8 @@ class LambdaApi:
     def list_versions(self, request: ApiRequest, match: re.Match[str]) -> ApiResponse:
         ref = self.resolve(match["fn"])
         spec = ref.spec
-        documents = [self._configuration(FunctionRef(spec, LATEST))]
-        documents.extend(self._configuration(FunctionRef(spec, v)) for v in spec.versions)
+        documents = [self._configuration(ResolvedFunction(spec, LATEST))]
+        documents.extend(self._configuration(ResolvedFunction(spec, v)) for v in spec.versions)
         max_items = _int_query(request, "MaxItems", low=1, high=10000, member="maxItems")
         page, next_marker = _paginate(documents, request.query.get("Marker"), max_items or 50)
         body: dict[str, Any] = {"Versions": page}
@@ -525,13 +458,13 @@ class LambdaApi:
             "RevisionId": _revision(spec, f"alias:{alias}:{version}"),
         }
 
-    def _configuration(self, ref: FunctionRef) -> dict[str, Any]:
+    def _configuration(self, ref: ResolvedFunction) -> dict[str, Any]:
         """`FunctionConfiguration` as the service returns it for $LATEST, a version or
         an alias (an alias reports the version it points to, under the alias's ARN)."""
         spec = ref.spec
         document: dict[str, Any] = {
             "FunctionName": spec.name,
-            "FunctionArn": ref.arn,
+            "FunctionArn": ref.invoked_arn,
             "Runtime": spec.runtime,
             "Role": self._roles.get(spec.name) or f"arn:aws:iam::{self.stack.account_id}:role/{spec.name}",
             "Handler": spec.handler,
@@ -541,9 +474,9 @@ class LambdaApi:
             "MemorySize": spec.memory_size,
             "LastModified": _code_timestamp(spec),
             "CodeSha256": _code_digest(spec)[0],
-            "Version": ref.executed_version,
+            "Version": ref.version,
             "Environment": {"Variables": dict(spec.environment)},
-            "RevisionId": _revision(spec, ref.executed_version),
+            "RevisionId": _revision(spec, ref.version),
             "State": "Active",
             "LastUpdateStatus": "Successful",
             "PackageType": "Zip",

@@ -18,8 +18,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from asyncrun.cli.report import Names
 from asyncrun.service.trace import TraceEvent
+from asyncrun.service.trace_text import Names
 from asyncrun.stack.model import Stack
 
 # A delivered record is kept whole up to this many characters; beyond, the page keeps

@@ -80,7 +80,7 @@ def run_redrive(args: argparse.Namespace) -> int:
 
 
 def redrive_lines(run: Run, report: Any) -> list[str]:
-    from asyncrun.cli.report import Names
+    from asyncrun.service.trace_text import Names
 
     names = Names(run.stack)
     verb = "would redrive" if report.dry_run else "redriven"

@@ -201,7 +201,7 @@ def failure_records(run: Run) -> list[dict[str, Any]]:
 
 
 def failure_lines(run: Run, records: list[dict[str, Any]]) -> list[str]:
-    from asyncrun.cli.report import Names
+    from asyncrun.service.trace_text import Names
 
     if not records:
         return ["Failure records: none"]

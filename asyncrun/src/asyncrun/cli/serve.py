@@ -49,7 +49,7 @@ def register(subparsers: Any) -> argparse.ArgumentParser:
 def run_serve(args: argparse.Namespace) -> int:
     """The `serve` subcommand: prints where it listens, then serves until interrupted
     (Ctrl-C or SIGTERM). The functions' own output goes to stderr with -v, else nowhere."""
-    from asyncrun.cli.report import LiveTrace
+    from asyncrun.service.trace_text import LiveTrace
 
     if getattr(args, "executor", "in-process") != "in-process":
         raise CommandError(

@@ -17,10 +17,10 @@ from asyncrun.cli.options import EXIT_OK, parse_faults, parse_overrides
 from asyncrun.errors import CommandError
 
 if TYPE_CHECKING:
-    from asyncrun.cli.report import LiveTrace
     from asyncrun.runtimes.containers import SamLocalExecutor
     from asyncrun.service.engine import Engine
     from asyncrun.service.faults import Fault
+    from asyncrun.service.trace_text import LiveTrace
     from asyncrun.stack.endpoint import Endpoint
     from asyncrun.stack.model import Stack
 
@@ -59,10 +59,10 @@ def open_run(
     """Loads, provisions and builds the engine; the functions' own output (their logs)
     goes to stderr with -v and nowhere otherwise, so the trace stays readable and
     --json output stays parseable."""
-    from asyncrun.cli.report import LiveTrace
     from asyncrun.runtimes import default_executor
     from asyncrun.service.clock import RealClock, VirtualClock
     from asyncrun.service.engine import Engine
+    from asyncrun.service.trace_text import LiveTrace
     from asyncrun.stack.endpoint import Endpoint
     from asyncrun.stack.provision import provision
 

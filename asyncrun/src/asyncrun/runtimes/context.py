@@ -7,6 +7,8 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from asyncrun.stack.model import function_arn
+
 
 @dataclass
 class LambdaContext:
@@ -51,9 +53,7 @@ class LambdaContext:
         timeout_seconds: float = 3.0,
         request_id: str | None = None,
     ) -> LambdaContext:
-        arn = f"arn:aws:lambda:{region}:{account_id}:function:{name}"
-        if qualifier:
-            arn = f"{arn}:{qualifier}"
+        arn = function_arn(region, account_id, name, qualifier)
         return cls(
             function_name=name,
             function_version=version,

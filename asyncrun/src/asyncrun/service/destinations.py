@@ -1,5 +1,5 @@
 """Delivering invocation records to destinations, and failed events to dead-letter
-queues (ASYNC_SEMANTICS.md §5, §6). A delivery never raises: a failure is reported
+queues (docs/async-semantics.md R5, R6). A delivery never raises: a failure is reported
 in the returned `Delivery` (the engine counts it) and the record is lost, as on AWS."""
 
 from __future__ import annotations

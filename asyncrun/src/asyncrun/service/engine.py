@@ -1,4 +1,4 @@
-"""Lambda's asynchronous invocation, run locally (ASYNC_SEMANTICS.md): an internal
+"""Lambda's asynchronous invocation, run locally (docs/async-semantics.md): an internal
 queue ordered by due time, attempts with retries and backoff, maximum event age,
 the invocation record, destinations, dead-letter queues, metrics, recursion
 detection and S3 notifications.
@@ -22,11 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from asyncrun.errors import (
-    InvalidParameterValueError,
     InvalidRequestContentError,
     LambdaServiceError,
-    RequestTooLargeError,
-    ResourceNotFoundError,
     TooManyRequestsError,
 )
 from asyncrun.service.clock import Clock, VirtualClock
@@ -34,6 +31,7 @@ from asyncrun.service.destinations import Delivery, DestinationSender
 from asyncrun.service.executor import AttemptResult, Executor
 from asyncrun.service.faults import INJECTED_ERROR_TYPE, Fault, FaultInjector
 from asyncrun.service.invokeconfig import InvokeConfigStore
+from asyncrun.service.limits import EVENT_PAYLOAD_LIMIT, REQUEST_RESPONSE_PAYLOAD_LIMIT, request_too_large
 from asyncrun.service.metrics import (
     ASYNC_EVENTS_DROPPED,
     ASYNC_EVENTS_RECEIVED,
@@ -66,10 +64,9 @@ from asyncrun.service.trace import (
     TraceEvent,
 )
 from asyncrun.stack.endpoint import Endpoint
-from asyncrun.stack.model import LATEST, FunctionSpec, InvokeConfig, Stack
+from asyncrun.stack.model import FunctionSpec, InvokeConfig, Stack
+from asyncrun.stack.resolve import ResolvedFunction, resolve_function
 
-ASYNC_PAYLOAD_LIMIT = 1_048_576  # bytes, InvocationType=Event (since October 2025)
-SYNC_PAYLOAD_LIMIT = 6_291_456  # bytes, RequestResponse
 RETRY_DELAYS = (60.0, 120.0)  # after the first and the second function error
 THROTTLE_FIRST_DELAY = 1.0
 THROTTLE_MAX_DELAY = 300.0
@@ -180,17 +177,14 @@ class Engine:
         request_id: str | None = None,
     ) -> str:
         """`Invoke` with `InvocationType=Event`: queue the event, return its request id."""
-        spec, resolved, version, explicit = self._resolve(function, qualifier)
-        body = _payload_bytes(payload, ASYNC_PAYLOAD_LIMIT)
-        event = self._accept(spec, resolved, version, explicit, body, request_id=request_id, source="invoke")
+        target = resolve_function(self.stack, function, qualifier)
+        body = _payload_bytes(payload, EVENT_PAYLOAD_LIMIT)
+        event = self._accept(target, body, request_id=request_id, source="invoke")
         return event.request_id
 
     def _accept(
         self,
-        spec: FunctionSpec,
-        qualifier: str,
-        version: str,
-        explicit: bool,
+        target: ResolvedFunction,
         body: bytes,
         *,
         request_id: str | None = None,
@@ -200,12 +194,13 @@ class Engine:
         caused_by: str | None = None,
     ) -> QueuedEvent:
         now = self.clock.now()
+        spec = target.spec
         event = QueuedEvent(
             request_id=request_id or str(uuid.uuid4()),
             function=spec,
-            qualifier=qualifier,
-            version=version,
-            explicit_qualifier=explicit,
+            qualifier=target.effective_qualifier,
+            version=target.version,
+            explicit_qualifier=target.explicit,
             payload=body,
             queued_at=now,
             hops=hops,
@@ -235,35 +230,6 @@ class Engine:
         )
         self._push(event.queued_at, event)
 
-    def _resolve(self, ref: str, qualifier: str | None) -> tuple[FunctionSpec, str, str, bool]:
-        """(function, qualifier, executed version, whether a qualifier was named)."""
-        try:
-            spec, ref_qualifier = self.stack.find_function(ref)
-        except KeyError:
-            raise ResourceNotFoundError(f"Function not found: {self._arn_for(ref, qualifier)}") from None
-        if ref.startswith("arn:") and ":".join(ref.split(":")[:7]) != spec.arn:
-            raise ResourceNotFoundError(f"Function not found: {self._arn_for(ref, qualifier)}")
-        if qualifier and ref_qualifier and qualifier != ref_qualifier:
-            raise InvalidParameterValueError(
-                "The derived qualifier from the function name does not match the specified qualifier."
-            )
-        named = qualifier or ref_qualifier
-        if named is None or named == LATEST:
-            return spec, LATEST, LATEST, named is not None
-        if named in spec.aliases:
-            return spec, named, spec.aliases[named], True
-        if named in spec.versions:
-            return spec, named, named, True
-        raise ResourceNotFoundError(f"Function not found: {spec.arn}:{named}")
-
-    def _arn_for(self, ref: str, qualifier: str | None) -> str:
-        arn = (
-            ref
-            if ref.startswith("arn:")
-            else (f"arn:aws:lambda:{self.stack.region}:{self.stack.account_id}:function:{ref}")
-        )
-        return f"{arn}:{qualifier}" if qualifier else arn
-
     def _push(self, due: float, event: QueuedEvent) -> None:
         heapq.heappush(self._queue, (due, next(self._sequence), event))
 
@@ -274,17 +240,27 @@ class Engine:
     ) -> InvokeResult:
         """`Invoke` with `InvocationType=RequestResponse`: run now, once; no retries,
         no destinations."""
-        spec, resolved, version, explicit = self._resolve(function, qualifier)
-        body = _payload_bytes(payload, SYNC_PAYLOAD_LIMIT)
+        target = resolve_function(self.stack, function, qualifier)
+        spec = target.spec
+        body = _payload_bytes(payload, REQUEST_RESPONSE_PAYLOAD_LIMIT)
         if spec.reserved_concurrency == 0:
             self.metrics.incr(spec.name, THROTTLES)
             raise TooManyRequestsError("Rate Exceeded.")
         event = QueuedEvent(
-            str(uuid.uuid4()), spec, resolved, version, explicit, body, self.clock.now(), source="sync"
+            str(uuid.uuid4()),
+            spec,
+            target.effective_qualifier,
+            target.version,
+            target.explicit,
+            body,
+            self.clock.now(),
+            source="sync",
         )
         result = self._attempt(event, age_ms=0)
         self._drain_s3(hops=1, chain_id=event.chain_id, caused_by=event.request_id)
-        return InvokeResult(event.request_id, 200, result.payload, version, None if result.ok else UNHANDLED)
+        return InvokeResult(
+            event.request_id, 200, result.payload, target.version, None if result.ok else UNHANDLED
+        )
 
     # ------------------------------------------------------------------ running
 
@@ -548,14 +524,11 @@ class Engine:
         """A Lambda destination: the record becomes the target's asynchronous event,
         one hop further along the chain (invoked asynchronously: **unverified**)."""
         cause = self._cause
-        spec, qualifier, version, explicit = self._resolve(target_arn, None)
-        if len(body) > ASYNC_PAYLOAD_LIMIT:
-            raise RequestTooLargeError(_too_large(ASYNC_PAYLOAD_LIMIT))
+        target = resolve_function(self.stack, target_arn)
+        if len(body) > EVENT_PAYLOAD_LIMIT:
+            raise request_too_large(EVENT_PAYLOAD_LIMIT)
         self._accept(
-            spec,
-            qualifier,
-            version,
-            explicit,
+            target,
             body,
             hops=(cause.hops + 1) if cause else 1,
             chain_id=cause.chain_id if cause else None,
@@ -572,7 +545,7 @@ class Engine:
             target = invocation.target
             now = self.clock.now()
             try:
-                spec, qualifier, version, explicit = self._resolve(target.function.name, target.qualifier)
+                resolved = resolve_function(self.stack, target.function.name, target.qualifier)
             except LambdaServiceError as exc:
                 self._emit(
                     Dropped(
@@ -589,17 +562,14 @@ class Engine:
                 S3Notification(
                     at=now,
                     request_id=request_id,
-                    function=spec.name,
+                    function=resolved.spec.name,
                     bucket=target.bucket,
                     key=invocation.key,
                     configuration_id=target.configuration_id,
                 )
             )
             self._accept(
-                spec,
-                qualifier,
-                version,
-                explicit,
+                resolved,
                 body,
                 request_id=request_id,
                 hops=hops,
@@ -623,10 +593,6 @@ class Engine:
             listener(event)
 
 
-def _too_large(limit: int) -> str:
-    return f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
-
-
 def _payload_bytes(payload: bytes | str | Mapping[str, Any] | None, limit: int) -> bytes:
     """The request body as Lambda takes it: size-checked, JSON, empty meaning `{}`."""
     if payload is None:
@@ -638,7 +604,7 @@ def _payload_bytes(payload: bytes | str | Mapping[str, Any] | None, limit: int) 
     else:
         body = json.dumps(payload, ensure_ascii=False).encode()
     if len(body) > limit:
-        raise RequestTooLargeError(_too_large(limit))
+        raise request_too_large(limit)
     if not body:
         return b"{}"
     try:

@@ -13,8 +13,9 @@ import re
 from functools import cache
 from typing import Any
 
-from asyncrun.errors import DestinationConfigError, ResourceNotFoundError, ValidationError
-from asyncrun.stack.model import LATEST, FunctionSpec, InvokeConfig, Stack
+from asyncrun.errors import DestinationConfigError, LambdaServiceError, ResourceNotFoundError, ValidationError
+from asyncrun.stack.model import LATEST, FunctionReference, FunctionSpec, InvokeConfig, Stack
+from asyncrun.stack.resolve import find_function, resolve_function
 
 RETRY_RANGE = (0, 2)
 AGE_RANGE = (60, 21600)
@@ -72,15 +73,13 @@ def _destination_config_text(config: InvokeConfig) -> str:
 
 def _lambda_destination_exists(stack: Stack, arn: str) -> bool:
     parts = arn.split(":")
-    if len(parts) < 7 or parts[5] != "function":
+    if len(parts) < 7 or parts[5] != "function":  # a destination is a whole ARN
         return False
     try:
-        spec, qualifier = stack.find_function(arn)
-    except KeyError:
+        resolve_function(stack, arn)
+    except LambdaServiceError:
         return False
-    if spec.arn != ":".join(parts[:7]):  # another account or region
-        return False
-    return qualifier is None or qualifier == LATEST or qualifier in spec.versions or qualifier in spec.aliases
+    return True
 
 
 def validate_invoke_config(config: InvokeConfig, stack: Stack) -> None:
@@ -97,7 +96,8 @@ def validate_invoke_config(config: InvokeConfig, stack: Stack) -> None:
         if service not in DESTINATION_SERVICES or (service == "s3" and slot == "on_success"):
             shape_ok = False
         elif service == "lambda":
-            if arn.split(":")[6:7] == [function.name]:
+            named = FunctionReference.parse(arn)
+            if named is not None and named.name == function.name:
                 raise DestinationConfigError("You can't specify the function as a destination for itself.")
             if not _lambda_destination_exists(stack, arn):
                 raise DestinationConfigError(f"The destination ARN {arn} is invalid.")
@@ -108,17 +108,7 @@ def validate_invoke_config(config: InvokeConfig, stack: Stack) -> None:
 
 
 def function_for_config(config: InvokeConfig, stack: Stack) -> FunctionSpec:
-    try:
-        spec, _ = stack.find_function(config.function_name)
-    except KeyError:
-        raise ResourceNotFoundError(
-            f"Function not found: arn:aws:lambda:{stack.region}:{stack.account_id}:function:"
-            f"{config.function_name}:{config.qualifier}"
-        ) from None
-    q = config.qualifier
-    if q != LATEST and q not in spec.versions and q not in spec.aliases:
-        raise ResourceNotFoundError(f"Function not found: {spec.arn}:{q}")
-    return spec
+    return resolve_function(stack, config.function_name, config.qualifier).spec
 
 
 class InvokeConfigStore:
@@ -134,13 +124,7 @@ class InvokeConfigStore:
         return spec.name, qualifier or ref_qualifier or LATEST
 
     def _find(self, function: str) -> tuple[FunctionSpec, str | None]:
-        try:
-            return self._stack.find_function(function)
-        except KeyError:
-            raise ResourceNotFoundError(
-                f"Function not found: arn:aws:lambda:{self._stack.region}:{self._stack.account_id}:"
-                f"function:{function}"
-            ) from None
+        return find_function(self._stack, function)
 
     def put(self, config: InvokeConfig) -> InvokeConfig:
         spec, _ = self._find(config.function_name)
@@ -162,7 +146,7 @@ class InvokeConfigStore:
         key = self._key(function, qualifier)
         current = self._configs.get(key)
         if current is None:
-            raise ResourceNotFoundError(self._missing_message(key))
+            raise self._missing(key)
         changes: dict[str, Any] = {}
         if maximum_retry_attempts is not None:
             changes["maximum_retry_attempts"] = maximum_retry_attempts
@@ -184,7 +168,7 @@ class InvokeConfigStore:
         key = self._key(function, qualifier)
         config = self._configs.get(key)
         if config is None:
-            raise ResourceNotFoundError(self._missing_message(key))
+            raise self._missing(key)
         return config
 
     def list(self, function: str) -> list[InvokeConfig]:
@@ -194,12 +178,12 @@ class InvokeConfigStore:
     def delete(self, function: str, qualifier: str | None = None) -> None:
         key = self._key(function, qualifier)
         if self._configs.pop(key, None) is None:
-            raise ResourceNotFoundError(self._missing_message(key))
+            raise self._missing(key)
 
     def for_event(self, function: FunctionSpec, qualifier: str) -> InvokeConfig:
         """The config an event invoked through `qualifier` runs under (defaults when none)."""
         return self._configs.get((function.name, qualifier)) or InvokeConfig(function.name, qualifier)
 
-    def _missing_message(self, key: tuple[str, str]) -> str:
+    def _missing(self, key: tuple[str, str]) -> ResourceNotFoundError:
         spec, _ = self._find(key[0])
-        return f"The function {spec.arn}:{key[1]} doesn't have an EventInvokeConfig"
+        return ResourceNotFoundError.invoke_config(f"{spec.arn}:{key[1]}")

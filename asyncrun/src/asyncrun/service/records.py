@@ -1,5 +1,5 @@
 """The invocation record Lambda sends to a destination after the last attempt of an
-asynchronous event (ASYNC_SEMANTICS.md §3): exactly these keys, in this order."""
+asynchronous event (docs/async-semantics.md R3): exactly these keys, in this order."""
 
 from __future__ import annotations
 

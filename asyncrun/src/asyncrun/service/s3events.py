@@ -1,4 +1,4 @@
-"""S3 event notifications to Lambda, for any endpoint (ASYNC_SEMANTICS.md §9).
+"""S3 event notifications to Lambda, for any endpoint (docs/async-semantics.md R9).
 
 Neither moto nor a remote fake runs Lambda functions from S3, so the bridge points
 each bucket's Lambda notifications at an internal SQS queue instead, keeping the

@@ -4,11 +4,56 @@ engine consume it. Nothing here talks to AWS."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 LATEST = "$LATEST"
 DEFAULT_ACCOUNT_ID = "123456789012"  # the account local endpoints (moto) use unless told otherwise
+# The longest function reference the service accepts (botocore's `NamespacedFunctionName`).
+FUNCTION_REFERENCE_MAX_LENGTH = 256
+# botocore's `NamespacedFunctionName` pattern, as the service reports it in a validation
+# error: a name, partial ARN or ARN, each optionally qualified.
+FUNCTION_REFERENCE_PATTERN = (
+    r"(arn:(aws[a-zA-Z-]*)?:lambda:)?((eusc-)?[a-z]{2}((-gov)|(-iso([a-z]?)))?-[a-z]+-\d{1}:)?"
+    r"(\d{12}:)?(function:)?([a-zA-Z0-9-_\.]+)(:(\$LATEST(\.PUBLISHED)?|[a-zA-Z0-9-_]+))?"
+)
+# The same shape with its parts named.
+_FUNCTION_REFERENCE = re.compile(
+    r"(?:arn:(?P<partition>aws[a-zA-Z-]*)?:lambda:)?(?:(?P<region>[a-z]{2}(?:-[a-z]+)+-\d):)?"
+    r"(?:(?P<account>\d{12}):)?(?:function:)?(?P<name>[a-zA-Z0-9-_\.]+)(?::(?P<qualifier>[a-zA-Z0-9-_$\.]+))?"
+)
+
+
+def function_arn(region: str, account_id: str, name: str, qualifier: str | None = None) -> str:
+    """A function's ARN, qualified when a qualifier is given."""
+    arn = f"arn:aws:lambda:{region}:{account_id}:function:{name}"
+    return f"{arn}:{qualifier}" if qualifier else arn
+
+
+@dataclass(frozen=True)
+class FunctionReference:
+    """What a function reference names: a name, a partial ARN (`account:function:name`)
+    or an ARN, each optionally qualified (`name:alias`). Region and account are None
+    where the reference leaves them to the caller's."""
+
+    name: str
+    qualifier: str | None = None
+    region: str | None = None
+    account_id: str | None = None
+
+    @classmethod
+    def parse(cls, text: str) -> FunctionReference | None:
+        """The reference's parts, or None when the service would not accept it."""
+        match = _FUNCTION_REFERENCE.fullmatch(text)
+        if match is None or len(text) > FUNCTION_REFERENCE_MAX_LENGTH:
+            return None
+        return cls(match["name"], match["qualifier"], match["region"], match["account"])
+
+    @property
+    def is_bare(self) -> bool:
+        """A name alone (perhaps qualified): no region, account or `function:` part."""
+        return self.region is None and self.account_id is None
 
 
 @dataclass(frozen=True)
@@ -150,21 +195,36 @@ class Stack:
     rules: dict[str, RuleSpec] = field(default_factory=dict)
     outputs: dict[str, str] = field(default_factory=dict)
 
+    def function_arn(self, name: str, qualifier: str | None = None) -> str:
+        """The ARN a function of this stack's region and account has under `name`."""
+        return function_arn(self.region, self.account_id, name, qualifier)
+
+    def function_named(
+        self, reference: FunctionReference, *, by_logical_id: bool = True
+    ) -> FunctionSpec | None:
+        """The stack's function a parsed reference names: by its name, in this stack's
+        region and account; by its logical id too when the reference is a bare name and
+        `by_logical_id` (a local convenience: the service knows names only)."""
+        if (reference.region or self.region) != self.region:
+            return None
+        if (reference.account_id or self.account_id) != self.account_id:
+            return None
+        for spec in self.functions.values():
+            if reference.name == spec.name or (
+                by_logical_id and reference.is_bare and reference.name == spec.logical_id
+            ):
+                return spec
+        return None
+
     def find_function(self, ref: str) -> tuple[FunctionSpec, str | None]:
         """A function by logical id, name, or ARN (qualified or not), with the qualifier
-        the reference carried (None when it had none)."""
-        qualifier: str | None = None
-        name = ref
-        if ref.startswith("arn:"):
-            parts = ref.split(":")
-            name = parts[6]
-            qualifier = parts[7] if len(parts) > 7 else None
-        elif ":" in ref:
-            name, qualifier = ref.split(":", 1)
-        for spec in self.functions.values():
-            if name in (spec.logical_id, spec.name):
-                return spec, qualifier
-        raise KeyError(f"no function {ref!r} in stack {self.name!r}")
+        the reference carried (None when it had none). The qualifier is not checked:
+        `asyncrun.stack.resolve` answers as the service does."""
+        reference = FunctionReference.parse(ref)
+        spec = self.function_named(reference) if reference else None
+        if reference is None or spec is None:
+            raise KeyError(f"no function {ref!r} in stack {self.name!r}")
+        return spec, reference.qualifier
 
     def find_bucket(self, ref: str) -> BucketSpec:
         for spec in self.buckets.values():
