@@ -48,6 +48,7 @@ from asyncrun.metrics import (
 )
 from asyncrun.records import RECURSION_CONDITION, UNHANDLED, Condition, build_record, function_error_payload
 from asyncrun.s3events import S3Bridge
+from asyncrun.sources import EventSources, SourceInvocation
 from asyncrun.stack import LATEST, FunctionSpec, InvokeConfig, Stack
 from asyncrun.trace import (
     Accepted,
@@ -161,6 +162,8 @@ class Engine:
         self._sender = DestinationSender(self.endpoint, self._deliver_to_lambda)
         self.s3 = S3Bridge(stack, self.endpoint)
         self.s3.install()
+        self.sources = EventSources(stack, self.endpoint, start=self.clock.now())
+        self.sources.install()
 
     # ------------------------------------------------------------------ accepting
 
@@ -273,13 +276,18 @@ class Engine:
             str(uuid.uuid4()), spec, resolved, version, explicit, body, self.clock.now(), source="sync"
         )
         result = self._attempt(event, age_ms=0)
-        self._drain_s3(hops=1, chain_id=event.chain_id)
+        self._drain_notifications(hops=1, chain_id=event.chain_id)
         return InvokeResult(event.request_id, 200, result.payload, version, None if result.ok else UNHANDLED)
 
     # ------------------------------------------------------------------ running
 
     def next_due(self) -> float | None:
-        return self._queue[0][0] if self._queue else None
+        dues = [
+            due
+            for due in (self._queue[0][0] if self._queue else None, self.sources.schedules.next_due())
+            if due is not None
+        ]
+        return min(dues) if dues else None
 
     @property
     def pending(self) -> int:
@@ -287,7 +295,9 @@ class Engine:
 
     def step(self) -> bool:
         """Do one unit of due work; False when nothing is due yet."""
-        self._drain_s3(hops=0, chain_id=None)
+        self._drain_notifications(hops=0, chain_id=None)
+        while (scheduled := self.sources.schedules.next_due()) is not None and scheduled <= self.clock.now():
+            self._fire_next_schedule()
         if not self._queue or self._queue[0][0] > self.clock.now():
             return False
         _, _, event = heapq.heappop(self._queue)
@@ -296,17 +306,41 @@ class Engine:
 
     def run_until_idle(self, *, max_events: int | None = None) -> RunSummary:
         """Process everything queued and everything it causes, jumping the clock over
-        waits, until the queue is empty (or `max_events` units were done)."""
+        waits, until the queue is empty (or `max_events` units were done). Schedules
+        fire while other work remains; they do not keep the run going (see schedules.py)."""
+        return self._run(None, max_events)
+
+    def run_until(self, deadline: float, *, max_events: int | None = None) -> RunSummary:
+        """Like `run_until_idle`, but on until the clock reads `deadline`, firing every
+        schedule that falls due before it."""
+        return self._run(deadline, max_events)
+
+    def _run(self, deadline: float | None, max_events: int | None) -> RunSummary:
         started = self.clock.now()
         processed = 0
-        self._drain_s3(hops=0, chain_id=None)
-        while self._queue and (max_events is None or processed < max_events):
-            due = self._queue[0][0]
+        self._drain_notifications(hops=0, chain_id=None)
+        while max_events is None or processed < max_events:
+            due = self._queue[0][0] if self._queue else None
+            horizon = deadline if deadline is not None else due
+            scheduled = self.sources.schedules.next_due()
+            if (
+                scheduled is not None
+                and horizon is not None
+                and scheduled <= horizon
+                and (due is None or scheduled <= due)
+            ):
+                self._fire_next_schedule()
+                continue
+            if due is None or (deadline is not None and due > deadline):
+                break
             if due > self.clock.now():
                 self.clock.advance_to(due)
             _, _, event = heapq.heappop(self._queue)
             self._process(event)
             processed += 1
+        finished = max_events is None or processed < max_events
+        if deadline is not None and finished and self.clock.now() < deadline:
+            self.clock.advance_to(deadline)
         return RunSummary(processed, started, self.clock.now(), len(self._queue))
 
     def _process(self, event: QueuedEvent) -> None:
@@ -314,7 +348,7 @@ class Engine:
             self._process_event(event)
         finally:
             # Whatever the attempt or the deliveries wrote to notifying buckets is one hop on.
-            self._drain_s3(hops=event.hops + 1, chain_id=event.chain_id)
+            self._drain_notifications(hops=event.hops + 1, chain_id=event.chain_id)
 
     def _process_event(self, event: QueuedEvent) -> None:
         spec = event.function
@@ -553,7 +587,11 @@ class Engine:
 
     # ------------------------------------------------------------------ S3
 
-    def _drain_s3(self, *, hops: int, chain_id: str | None) -> None:
+    def _drain_notifications(self, *, hops: int, chain_id: str | None) -> None:
+        """What S3, SNS and EventBridge were told since the last drain, as asynchronous
+        invocations `hops` along the chain of whatever caused it."""
+        for source_invocation in self.sources.drain():
+            self._accept_from_source(source_invocation, hops=hops, chain_id=chain_id)
         if not self.s3.active:
             return
         for invocation in self.s3.drain():
@@ -594,6 +632,31 @@ class Engine:
                 chain_id=chain_id,
                 source="s3",
             )
+
+    def _accept_from_source(self, invocation: SourceInvocation, *, hops: int, chain_id: str | None) -> None:
+        try:
+            spec, qualifier, version, explicit = self._resolve(invocation.function, None)
+            body = _payload_bytes(invocation.payload, ASYNC_PAYLOAD_LIMIT)
+        except AsyncrunError as exc:
+            self._emit(
+                Dropped(
+                    at=self.clock.now(),
+                    request_id="",
+                    function=invocation.function,
+                    reason=f"{invocation.source} event not delivered: {exc}",
+                )
+            )
+            return
+        self._accept(
+            spec, qualifier, version, explicit, body, hops=hops, chain_id=chain_id, source=invocation.source
+        )
+
+    def _fire_next_schedule(self) -> None:
+        at, invocations = self.sources.schedules.fire_next()
+        if at > self.clock.now():
+            self.clock.advance_to(at)
+        for invocation in invocations:
+            self._accept_from_source(invocation, hops=0, chain_id=None)
 
     # ------------------------------------------------------------------ config and listeners
 

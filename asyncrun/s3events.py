@@ -29,6 +29,7 @@ from urllib.parse import quote_plus, unquote_plus
 from asyncrun import moto_s3
 from asyncrun.endpoint import Endpoint
 from asyncrun.errors import AsyncrunError
+from asyncrun.sources import receive_all
 from asyncrun.stack import BucketSpec, FunctionSpec, Stack
 
 log = logging.getLogger(__name__)
@@ -156,19 +157,7 @@ class S3Bridge:
         """Everything S3 has notified since the last drain, in arrival order."""
         if not self.queue_url:
             return []
-        sqs = self._endpoint.client("sqs")
-        bodies: list[dict[str, Any]] = []
-        while True:
-            messages = sqs.receive_message(
-                QueueUrl=self.queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=30
-            ).get("Messages", [])
-            if not messages:
-                break
-            sqs.delete_message_batch(
-                QueueUrl=self.queue_url,
-                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
-            )
-            bodies.extend(json.loads(message["Body"]) for message in messages)
+        bodies = [json.loads(body) for body in receive_all(self._endpoint, self.queue_url)]
         # Writes to one key read in one drain: the newest version is the last one's.
         self._pending_writes = {}
         for body in bodies:

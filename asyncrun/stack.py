@@ -118,6 +118,7 @@ class RuleTarget:
     input: str | None = None
     input_path: str | None = None
     input_transformer: dict | None = None
+    ignored: tuple[str, ...] = ()  # target settings the runner does not apply (RetryPolicy, ...)
 
 
 @dataclass
@@ -129,6 +130,24 @@ class RuleSpec:
     event_pattern: dict | None
     targets: list[RuleTarget] = field(default_factory=list)
     state: str = "ENABLED"
+    schedule_expression: str | None = None  # rate(...) or cron(...)
+
+
+@dataclass
+class SchedulerScheduleSpec:
+    """`AWS::Scheduler::Schedule` (SAM `ScheduleV2`) with a Lambda target."""
+
+    logical_id: str
+    name: str
+    group: str
+    expression: str  # rate(...), cron(...) or at(...)
+    target_arn: str
+    input: str | None = None
+    timezone: str = "UTC"
+    state: str = "ENABLED"
+    start_date: float | None = None  # epoch seconds
+    end_date: float | None = None
+    unsupported: tuple[str, ...] = ()  # what the runner does not do for it, one sentence each
 
 
 @dataclass
@@ -147,6 +166,7 @@ class Stack:
     tables: dict[str, TableSpec] = field(default_factory=dict)
     buses: dict[str, BusSpec] = field(default_factory=dict)
     rules: dict[str, RuleSpec] = field(default_factory=dict)
+    scheduler_schedules: list[SchedulerScheduleSpec] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
 
     def find_function(self, ref: str) -> tuple[FunctionSpec, str | None]:
