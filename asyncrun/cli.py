@@ -92,6 +92,14 @@ def common_options(*, suppress: bool) -> argparse.ArgumentParser:
     )
     group.add_argument("--seed", type=int, default=default(None), help="seed for fault probabilities")
     group.add_argument(
+        "--run-for",
+        type=parse_duration,
+        default=default(None),
+        metavar="DURATION",
+        help="keep the clock running this long (90s, 15m, 2h, 1d) so schedules fire; without it a run "
+        "ends when nothing is queued, and schedules fire only while other work remains",
+    )
+    group.add_argument(
         "--executor",
         choices=EXECUTORS,
         default=default("in-process"),
@@ -116,7 +124,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Run a SAM template's functions locally with Lambda's asynchronous invocation semantics: "
-        "queue, retries on a virtual clock, event age, destinations, dead-letter queues, S3 notifications.",
+        "queue, retries on a virtual clock, event age, destinations, dead-letter queues, "
+        "S3, SNS, EventBridge and scheduled sources.",
         parents=[common_options(suppress=False)],
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
@@ -136,8 +145,29 @@ def add_subcommand(subparsers: Any, name: str, **kwargs: Any) -> argparse.Argume
     return parser
 
 
+def parse_duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 15m, 2h or 1d") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("a duration must be positive")
+    return seconds
+
+
+def settle(run: Run) -> None:
+    """Runs what the command started: until idle, or with --run-for until the clock has
+    run that long since the run began."""
+    if run.args.run_for is None:
+        run.engine.run_until_idle()
+    else:
+        run.engine.run_until(run.clock_started + run.args.run_for)
+
+
 def register(subparsers: Any) -> None:
-    """The subcommands defined here: upload, invoke, redrive."""
+    """The subcommands defined here: upload, invoke, redrive, run."""
     upload = add_subcommand(
         subparsers, "upload", help="put a file into a bucket and run what it triggers until idle"
     )
@@ -163,6 +193,13 @@ def register(subparsers: Any) -> None:
     redrive.add_argument("--dry-run", action="store_true", help="list what would be redriven; change nothing")
     redrive.add_argument("--queue", help="queue name or logical id (default: the stack's failure queue)")
     redrive.set_defaults(handler=run_redrive)
+
+    run = add_subcommand(
+        subparsers,
+        "run",
+        help="run the stack with nothing sent to it, for --run-for (default 1h): its schedules fire",
+    )
+    run.set_defaults(handler=run_stack)
 
 
 def expand_overrides_argv(argv: Sequence[str]) -> list[str]:
@@ -440,7 +477,7 @@ def run_upload(args: argparse.Namespace) -> int:
     key = args.key or args.file.name
     with open_run(args, stack=stack) as run:
         run.endpoint.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
-        run.engine.run_until_idle()
+        settle(run)
         return finish(run, notes={"upload": {"bucket": bucket, "key": key}})
 
 
@@ -451,7 +488,7 @@ def run_invoke(args: argparse.Namespace) -> int:
         payload = (args.payload or "").encode()
     with open_run(args) as run:
         request_id = run.engine.invoke_async(args.function, payload, qualifier=args.qualifier)
-        run.engine.run_until_idle()
+        settle(run)
         return finish(run, notes={"request_id": request_id})
 
 
@@ -467,8 +504,16 @@ def run_redrive(args: argparse.Namespace) -> int:
             raise CommandError("--limit must not be negative")
         report = redrive(run.engine, queue, limit=args.limit, dry_run=args.dry_run)
         if not args.dry_run:
-            run.engine.run_until_idle()
+            settle(run)
         return finish(run, notes={"redrive": report.as_dict()}, extra=redrive_lines(run, report))
+
+
+def run_stack(args: argparse.Namespace) -> int:
+    if args.run_for is None:
+        args.run_for = 3600.0
+    with open_run(args) as run:
+        settle(run)
+        return finish(run, notes={"ran_for_seconds": args.run_for})
 
 
 def redrive_lines(run: Run, report: Any) -> list[str]:
