@@ -71,6 +71,9 @@ THROTTLE_MAX_DELAY = 300.0
 # Lambda stops a chain after about 16 invocations: events 0..15 of a chain run, the
 # 17th is dropped (**unverified** exact boundary).
 RECURSION_LIMIT = 16
+# Lambda follows a chain through SQS, SNS, S3 and Lambda only: an event that comes
+# through EventBridge starts a chain of its own.
+UNTRACKED_SOURCES = frozenset({"eventbridge", "schedule", "scheduler"})
 
 # **unverified**: the ErrorMessage a dead-letter queue gets when the function never ran.
 _NOT_RUN_MESSAGES: dict[str, str] = {
@@ -591,7 +594,10 @@ class Engine:
         """What S3, SNS and EventBridge were told since the last drain, as asynchronous
         invocations `hops` along the chain of whatever caused it."""
         for source_invocation in self.sources.drain():
-            self._accept_from_source(source_invocation, hops=hops, chain_id=chain_id)
+            if source_invocation.source in UNTRACKED_SOURCES:
+                self._accept_from_source(source_invocation, hops=0, chain_id=None)
+            else:
+                self._accept_from_source(source_invocation, hops=hops, chain_id=chain_id)
         if not self.s3.active:
             return
         for invocation in self.s3.drain():
