@@ -131,6 +131,8 @@ def _cron_fields(body: str, text: str) -> list[set[int] | None]:
 def _cron_field(part: str, low: int, high: int, names: dict[str, int], text: str) -> set[int] | None:
     if part in ("*", "?"):
         return None
+    for name, value in names.items():
+        part = re.sub(name, str(value), part, flags=re.IGNORECASE)
     if re.search(r"[LW#]", part.upper()):
         raise ScheduleError(f"{text}: the L, W and # cron wildcards are not supported locally")
     values: set[int] = set()
@@ -143,9 +145,9 @@ def _cron_field(part: str, low: int, high: int, names: dict[str, int], text: str
             first, last = low, high
         elif "-" in item:
             first_text, last_text = item.split("-", 1)
-            first, last = _cron_value(first_text, names, text), _cron_value(last_text, names, text)
+            first, last = _cron_value(first_text, text), _cron_value(last_text, text)
         else:
-            first = _cron_value(item, names, text)
+            first = _cron_value(item, text)
             last = high if step != 1 else first
         if not low <= first <= high or not low <= last <= high:
             raise ScheduleError(f"{text}: {item} is outside {low}-{high}")
@@ -153,10 +155,7 @@ def _cron_field(part: str, low: int, high: int, names: dict[str, int], text: str
     return values
 
 
-def _cron_value(text: str, names: dict[str, int], expression: str) -> int:
-    upper = text.upper()
-    if upper in {name.upper(): value for name, value in names.items()}:
-        return {name.upper(): value for name, value in names.items()}[upper]
+def _cron_value(text: str, expression: str) -> int:
     try:
         return int(text)
     except ValueError:
