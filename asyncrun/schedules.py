@@ -15,7 +15,6 @@ schedule fires at the start of each matching minute, `time` being that minute.""
 
 from __future__ import annotations
 
-import calendar
 import logging
 import re
 import uuid
@@ -32,7 +31,12 @@ from asyncrun.stack import RuleSpec, SchedulerScheduleSpec, Stack
 log = logging.getLogger(__name__)
 
 _UNITS = {"minute": 60, "minutes": 60, "hour": 3600, "hours": 3600, "day": 86400, "days": 86400}
-_MONTHS = {name: number for number, name in enumerate(calendar.month_abbr) if name}
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"), start=1
+    )
+}
 _WEEKDAYS = {"SUN": 1, "MON": 2, "TUE": 3, "WED": 4, "THU": 5, "FRI": 6, "SAT": 7}
 _SEARCH_YEARS = 10  # a cron expression that matches nothing in ten years is treated as never
 
