@@ -57,6 +57,13 @@ class SnsBridge:
                     spec.logical_id,
                 )
                 continue
+            for setting in spec.unapplied:
+                log.warning(
+                    "SNS subscription %s: %s is not applied locally (delivering a message to a Lambda "
+                    "subscriber never fails here)",
+                    spec.logical_id,
+                    setting,
+                )
             self._subscribers.append(self._subscribe(spec))
 
     def _subscribe(self, spec: SubscriptionSpec) -> _Subscriber:

@@ -90,6 +90,7 @@ class SubscriptionSpec:
     raw_message_delivery: bool = False
     filter_policy: dict | None = None
     filter_policy_scope: str | None = None  # "MessageAttributes" | "MessageBody"
+    unapplied: tuple[str, ...] = ()  # settings of a Lambda subscription the runner does not apply
 
 
 @dataclass

@@ -879,6 +879,11 @@ class _StackBuilder:
             raw_message_delivery=_truthy(res.property(logical_id, "RawMessageDelivery")),
             filter_policy=policy,
             filter_policy_scope=None if scope is None else str(scope),
+            unapplied=tuple(
+                name
+                for name in ("DeliveryPolicy", "RedrivePolicy", "ReplayPolicy")
+                if name in res.properties(logical_id)
+            ),
         )
 
     def _table(self, logical_id: str) -> TableSpec:

@@ -38,6 +38,13 @@ Resources:
       TopicArn: !Ref Topic
       Protocol: https
       Endpoint: https://example.com/hook
+  Direct:
+    Type: AWS::SNS::Subscription
+    Properties:
+      TopicArn: !Ref Topic
+      Protocol: lambda
+      Endpoint: !GetAtt Echo.Arn
+      RedrivePolicy: {{deadLetterTargetArn: !GetAtt Jobs.Arn}}
   Flow:
     Type: AWS::Events::Rule
     Properties:
@@ -97,6 +104,7 @@ def test_every_gap_is_named_in_a_warning_at_provisioning(
         "target machine (arn:aws:states:",
         "scheduled target queue",
         "RetryPolicy is not applied locally",
+        "SNS subscription Direct: RedrivePolicy is not applied locally",
         "S3 event s3:ObjectTagging:* is not notified locally",
         "the L, W and # cron wildcards are not supported locally",
         "FlexibleTimeWindow is not applied locally",
