@@ -48,3 +48,16 @@ def test_recursive_loop_allow_lets_the_loop_go_on(harness):
     assert summary.processed == 20
     assert summary.pending == 1
     assert h.metric("Looper", RECURSIVE_INVOCATIONS_DROPPED) == 0
+
+
+def test_a_loop_through_sns_is_stopped(harness):
+    # Given SnsLooper, which publishes to the topic it is subscribed to
+    h = harness("sources")
+    h.endpoint.client("sns").publish(TopicArn=h.stack.topics["LoopTopic"].arn, Message="m")
+    h.engine.run_until_idle(max_events=40)  # a guard that failed would loop for ever
+    assert h.engine.pending == 0
+    assert h.metric("SnsLooper", INVOCATIONS) == 16
+    assert h.metric("SnsLooper", RECURSIVE_INVOCATIONS_DROPPED) == 1
+    record = h.one_body("LoopFailures")
+    assert record["requestContext"]["condition"] == "RecursiveInvocationDropped"
+    assert record["requestPayload"]["Records"][0]["Sns"]["Message"] == "m" + "x" * 16

@@ -13,7 +13,7 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-from asyncrun.api.serve import ServeProcess
+from asyncrun.api.serve_process import ServeProcess
 from asyncrun.api.timeline import write_page
 from tests.runner.timeline.conftest import ARTIFACTS, DemoPage
 from tests.runner.timeline.runs import CONFORMANCE, ROOT, RecordedRun, template_run

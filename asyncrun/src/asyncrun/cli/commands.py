@@ -1,4 +1,4 @@
-"""The subcommands `upload`, `invoke` and `redrive`."""
+"""The subcommands `upload`, `invoke`, `redrive` and `run`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from asyncrun.cli.options import add_subcommand
-from asyncrun.cli.session import Run, choose_bucket, finish, load, open_run, read_file
+from asyncrun.cli.session import Run, choose_bucket, finish, load, open_run, read_file, settle
 from asyncrun.errors import CommandError
 
 
@@ -40,6 +40,13 @@ def register(subparsers: Any) -> None:
     redrive.add_argument("--queue", help="queue name or logical id (default: the stack's failure queue)")
     redrive.set_defaults(handler=run_redrive)
 
+    run = add_subcommand(
+        subparsers,
+        "run",
+        help="run the stack with nothing sent to it, for --run-for (default 1h): its schedules fire",
+    )
+    run.set_defaults(handler=run_stack)
+
 
 def run_upload(args: argparse.Namespace) -> int:
     body = read_file(args.file)
@@ -48,7 +55,7 @@ def run_upload(args: argparse.Namespace) -> int:
     key = args.key or args.file.name
     with open_run(args, stack=stack) as run:
         run.endpoint.client("s3").put_object(Bucket=bucket, Key=key, Body=body)
-        run.engine.run_until_idle()
+        settle(run)
         return finish(run, notes={"upload": {"bucket": bucket, "key": key}})
 
 
@@ -59,7 +66,7 @@ def run_invoke(args: argparse.Namespace) -> int:
         payload = (args.payload or "").encode()
     with open_run(args) as run:
         request_id = run.engine.invoke_async(args.function, payload, qualifier=args.qualifier)
-        run.engine.run_until_idle()
+        settle(run)
         return finish(run, notes={"request_id": request_id})
 
 
@@ -75,8 +82,16 @@ def run_redrive(args: argparse.Namespace) -> int:
             raise CommandError("--limit must not be negative")
         report = redrive(run.engine, queue, limit=args.limit, dry_run=args.dry_run)
         if not args.dry_run:
-            run.engine.run_until_idle()
+            settle(run)
         return finish(run, notes={"redrive": report.as_dict()}, extra=redrive_lines(run, report))
+
+
+def run_stack(args: argparse.Namespace) -> int:
+    if args.run_for is None:
+        args.run_for = 3600.0
+    with open_run(args) as run:
+        settle(run)
+        return finish(run, notes={"ran_for_seconds": args.run_for})
 
 
 def redrive_lines(run: Run, report: Any) -> list[str]:

@@ -23,7 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Run a SAM template's functions locally with Lambda's asynchronous invocation semantics: "
-        "queue, retries on a virtual clock, event age, destinations, dead-letter queues, S3 notifications.",
+        "queue, retries on a virtual clock, event age, destinations, dead-letter queues, "
+        "S3, SNS, EventBridge and scheduled sources.",
         parents=[common_options(suppress=False)],
     )
     parser.add_argument("--version", action="version", version=f"{PROG} {installed_version()}")

@@ -71,6 +71,14 @@ def common_options(*, suppress: bool) -> argparse.ArgumentParser:
     )
     group.add_argument("--seed", type=int, default=default(None), help="seed for fault probabilities")
     group.add_argument(
+        "--run-for",
+        type=parse_duration,
+        default=default(None),
+        metavar="DURATION",
+        help="keep the clock running this long (90s, 15m, 2h, 1d) so schedules fire; without it a run "
+        "ends when nothing is queued, and schedules fire only while other work remains",
+    )
+    group.add_argument(
         "--html",
         type=Path,
         default=default(None),
@@ -96,6 +104,18 @@ def common_options(*, suppress: bool) -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=default(0), help="debug logs and the functions' own output"
     )
     return parser
+
+
+def parse_duration(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    try:
+        seconds = float(number) * units[unit]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration like 90s, 15m, 2h or 1d") from None
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError("a duration must be positive")
+    return seconds
 
 
 def add_subcommand(subparsers: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:

@@ -208,6 +208,15 @@ def finish(
     return EXIT_OK
 
 
+def settle(run: Run) -> None:
+    """Runs what the command started: until idle, or with --run-for until the clock has
+    run that long since the run began."""
+    if run.args.run_for is None:
+        run.engine.run_until_idle()
+    else:
+        run.engine.run_until(run.clock_started + run.args.run_for)
+
+
 def notified_buckets(stack: Stack) -> list[str]:
     return [logical_id for logical_id, bucket in stack.buckets.items() if bucket.notifications]
 

@@ -51,6 +51,7 @@ from asyncrun.service.records import (
     function_error_payload,
 )
 from asyncrun.service.s3events import S3Bridge
+from asyncrun.service.sources import EventSources, SourceInvocation
 from asyncrun.service.trace import (
     Accepted,
     AttemptFinished,
@@ -73,6 +74,9 @@ THROTTLE_MAX_DELAY = 300.0
 # Lambda stops a chain after about 16 invocations: events 0..15 of a chain run, the
 # 17th is dropped (**unverified** exact boundary).
 RECURSION_LIMIT = 16
+# Lambda follows a chain through SQS, SNS, S3 and Lambda only: an event that comes
+# through EventBridge starts a chain of its own.
+UNTRACKED_SOURCES = frozenset({"eventbridge", "schedule", "scheduler"})
 
 # **unverified**: the ErrorMessage a dead-letter queue gets when the function never ran.
 _NOT_RUN_MESSAGES: dict[str, str] = {
@@ -165,6 +169,8 @@ class Engine:
         self._sender = DestinationSender(self.endpoint, self._deliver_to_lambda)
         self.s3 = S3Bridge(stack, self.endpoint)
         self.s3.install()
+        self.sources = EventSources(stack, self.endpoint, start=self.clock.now())
+        self.sources.install()
 
     # ------------------------------------------------------------------ accepting
 
@@ -257,7 +263,7 @@ class Engine:
             source="sync",
         )
         result = self._attempt(event, age_ms=0)
-        self._drain_s3(hops=1, chain_id=event.chain_id, caused_by=event.request_id)
+        self._drain_notifications(hops=1, chain_id=event.chain_id, caused_by=event.request_id)
         return InvokeResult(
             event.request_id, 200, result.payload, target.version, None if result.ok else UNHANDLED
         )
@@ -265,7 +271,12 @@ class Engine:
     # ------------------------------------------------------------------ running
 
     def next_due(self) -> float | None:
-        return self._queue[0][0] if self._queue else None
+        dues = [
+            due
+            for due in (self._queue[0][0] if self._queue else None, self.sources.schedules.next_due())
+            if due is not None
+        ]
+        return min(dues) if dues else None
 
     @property
     def pending(self) -> int:
@@ -273,7 +284,9 @@ class Engine:
 
     def step(self) -> bool:
         """Do one unit of due work; False when nothing is due yet."""
-        self._drain_s3(hops=0, chain_id=None)
+        self._drain_notifications(hops=0, chain_id=None)
+        while (scheduled := self.sources.schedules.next_due()) is not None and scheduled <= self.clock.now():
+            self._fire_next_schedule()
         if not self._queue or self._queue[0][0] > self.clock.now():
             return False
         _, _, event = heapq.heappop(self._queue)
@@ -282,17 +295,41 @@ class Engine:
 
     def run_until_idle(self, *, max_events: int | None = None) -> RunSummary:
         """Process everything queued and everything it causes, jumping the clock over
-        waits, until the queue is empty (or `max_events` units were done)."""
+        waits, until the queue is empty (or `max_events` units were done). Schedules
+        fire while other work remains; they do not keep the run going (see schedules.py)."""
+        return self._run(None, max_events)
+
+    def run_until(self, deadline: float, *, max_events: int | None = None) -> RunSummary:
+        """Like `run_until_idle`, but on until the clock reads `deadline`, firing every
+        schedule that falls due before it."""
+        return self._run(deadline, max_events)
+
+    def _run(self, deadline: float | None, max_events: int | None) -> RunSummary:
         started = self.clock.now()
         processed = 0
-        self._drain_s3(hops=0, chain_id=None)
-        while self._queue and (max_events is None or processed < max_events):
-            due = self._queue[0][0]
+        self._drain_notifications(hops=0, chain_id=None)
+        while max_events is None or processed < max_events:
+            due = self._queue[0][0] if self._queue else None
+            horizon = deadline if deadline is not None else due
+            scheduled = self.sources.schedules.next_due()
+            if (
+                scheduled is not None
+                and horizon is not None
+                and scheduled <= horizon
+                and (due is None or scheduled <= due)
+            ):
+                self._fire_next_schedule()
+                continue
+            if due is None or (deadline is not None and due > deadline):
+                break
             if due > self.clock.now():
                 self.clock.advance_to(due)
             _, _, event = heapq.heappop(self._queue)
             self._process(event)
             processed += 1
+        finished = max_events is None or processed < max_events
+        if deadline is not None and finished and self.clock.now() < deadline:
+            self.clock.advance_to(deadline)
         return RunSummary(processed, started, self.clock.now(), len(self._queue))
 
     def _process(self, event: QueuedEvent) -> None:
@@ -300,7 +337,9 @@ class Engine:
             self._process_event(event)
         finally:
             # Whatever the attempt or the deliveries wrote to notifying buckets is one hop on.
-            self._drain_s3(hops=event.hops + 1, chain_id=event.chain_id, caused_by=event.request_id)
+            self._drain_notifications(
+                hops=event.hops + 1, chain_id=event.chain_id, caused_by=event.request_id
+            )
 
     def _process_event(self, event: QueuedEvent) -> None:
         spec = event.function
@@ -538,7 +577,14 @@ class Engine:
 
     # ------------------------------------------------------------------ S3
 
-    def _drain_s3(self, *, hops: int, chain_id: str | None, caused_by: str | None = None) -> None:
+    def _drain_notifications(self, *, hops: int, chain_id: str | None, caused_by: str | None = None) -> None:
+        """What S3, SNS and EventBridge were told since the last drain, as asynchronous
+        invocations `hops` along the chain of whatever caused it."""
+        for source_invocation in self.sources.drain():
+            if source_invocation.source in UNTRACKED_SOURCES:
+                self._accept_from_source(source_invocation, hops=0, chain_id=None)
+            else:
+                self._accept_from_source(source_invocation, hops=hops, chain_id=chain_id, caused_by=caused_by)
         if not self.s3.active:
             return
         for invocation in self.s3.drain():
@@ -577,6 +623,33 @@ class Engine:
                 source="s3",
                 caused_by=caused_by,
             )
+
+    def _accept_from_source(
+        self, invocation: SourceInvocation, *, hops: int, chain_id: str | None, caused_by: str | None = None
+    ) -> None:
+        try:
+            target = resolve_function(self.stack, invocation.function)
+            body = _payload_bytes(invocation.payload, EVENT_PAYLOAD_LIMIT)
+        except LambdaServiceError as exc:
+            self._emit(
+                Dropped(
+                    at=self.clock.now(),
+                    request_id="",
+                    function=invocation.function,
+                    reason=f"{invocation.source} event not delivered: {exc}",
+                )
+            )
+            return
+        self._accept(
+            target, body, hops=hops, chain_id=chain_id, source=invocation.source, caused_by=caused_by
+        )
+
+    def _fire_next_schedule(self) -> None:
+        at, invocations = self.sources.schedules.fire_next()
+        if at > self.clock.now():
+            self.clock.advance_to(at)
+        for invocation in invocations:
+            self._accept_from_source(invocation, hops=0, chain_id=None)
 
     # ------------------------------------------------------------------ config and listeners
 

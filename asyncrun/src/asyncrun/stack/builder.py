@@ -23,6 +23,7 @@ from asyncrun.stack.model import (
     QueueSpec,
     RuleSpec,
     RuleTarget,
+    SchedulerScheduleSpec,
     Stack,
     SubscriptionSpec,
     TableSpec,
@@ -129,6 +130,15 @@ class StackBuilder:
                 )
             elif kind == "AWS::Events::Rule":
                 stack.rules[logical_id] = self._rule(logical_id)
+            elif kind == "AWS::Scheduler::Schedule":
+                stack.scheduler_schedules.append(self._scheduler_schedule(logical_id))
+            elif kind == "AWS::Lambda::EventSourceMapping":
+                log.warning(
+                    "%s: event source mappings (SQS, Kinesis, DynamoDB streams...) are not emulated; "
+                    "nothing polls %s for its function",
+                    logical_id,
+                    self.resources.property(logical_id, "EventSourceArn", "its source"),
+                )
             else:
                 log.debug("%s (%s) is not emulated; it is only resolvable by Ref/GetAtt", logical_id, kind)
         self._add_versions_and_aliases(stack)
@@ -274,7 +284,11 @@ class StackBuilder:
             )
         for kind in ("QueueConfigurations", "TopicConfigurations"):
             if notification.get(kind):
-                log.debug("%s: %s are not set up locally", logical_id, kind)
+                log.warning(
+                    "bucket %s: its %s are not set up locally; only Lambda notifications are",
+                    logical_id,
+                    kind,
+                )
         return BucketSpec(
             logical_id=logical_id,
             name=name,
@@ -346,6 +360,11 @@ class StackBuilder:
             raw_message_delivery=truthy(res.property(logical_id, "RawMessageDelivery")),
             filter_policy=policy,
             filter_policy_scope=None if scope is None else str(scope),
+            unapplied=tuple(
+                name
+                for name in ("DeliveryPolicy", "RedrivePolicy", "ReplayPolicy")
+                if name in res.properties(logical_id)
+            ),
         )
 
     def _table(self, logical_id: str) -> TableSpec:
@@ -375,6 +394,7 @@ class StackBuilder:
                 input=target.get("Input"),
                 input_path=target.get("InputPath"),
                 input_transformer=target.get("InputTransformer"),
+                ignored=tuple(sorted(set(target) - _APPLIED_TARGET_SETTINGS)),
             )
             for index, target in enumerate(res.property(logical_id, "Targets") or [])
         ]
@@ -386,6 +406,35 @@ class StackBuilder:
             event_pattern=pattern,
             targets=targets,
             state=str(res.property(logical_id, "State", "ENABLED")),
+            schedule_expression=res.property(logical_id, "ScheduleExpression"),
+        )
+
+    def _scheduler_schedule(self, logical_id: str) -> SchedulerScheduleSpec:
+        res = self.resources
+        target = res.property(logical_id, "Target") or {}
+        window = res.property(logical_id, "FlexibleTimeWindow") or {}
+        unsupported = []
+        if window.get("Mode", "OFF") != "OFF":
+            unsupported.append(
+                "FlexibleTimeWindow is not applied locally: it fires at the start of each window"
+            )
+        for setting in ("RetryPolicy", "DeadLetterConfig"):
+            if setting in target:
+                unsupported.append(f"Target.{setting} is not applied locally (delivery never fails here)")
+        if res.property(logical_id, "KmsKeyArn") is not None:
+            unsupported.append("KmsKeyArn is not applied locally")
+        return SchedulerScheduleSpec(
+            logical_id=logical_id,
+            name=res.property_text(logical_id, "Name", logical_id),
+            group=res.property_text(logical_id, "GroupName", "default"),
+            expression=res.property_text(logical_id, "ScheduleExpression"),
+            target_arn=scalar_text(target.get("Arn", ""), f"Resources.{logical_id}.Properties.Target.Arn"),
+            input=None if target.get("Input") is None else str(target["Input"]),
+            timezone=res.property_text(logical_id, "ScheduleExpressionTimezone", "UTC"),
+            state=res.property_text(logical_id, "State", "ENABLED"),
+            start_date=_epoch(res.property(logical_id, "StartDate")),
+            end_date=_epoch(res.property(logical_id, "EndDate")),
+            unsupported=tuple(unsupported),
         )
 
     def _outputs(self) -> dict[str, str]:
@@ -400,6 +449,19 @@ class StackBuilder:
             elif value is not NO_VALUE:
                 outputs[name] = scalar_text(value, f"Outputs.{name}.Value")
         return outputs
+
+
+# Rule target settings the runner applies itself (the others are named in a warning).
+_APPLIED_TARGET_SETTINGS = {"Id", "Arn", "Input", "InputPath", "InputTransformer"}
+
+
+def _epoch(value: Any) -> float | None:
+    if value is None:
+        return None
+    from datetime import UTC, datetime
+
+    moment = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def _integer(value: Any, where: str) -> int:

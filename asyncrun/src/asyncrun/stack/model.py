@@ -136,6 +136,7 @@ class SubscriptionSpec:
     raw_message_delivery: bool = False
     filter_policy: dict | None = None
     filter_policy_scope: str | None = None  # "MessageAttributes" | "MessageBody"
+    unapplied: tuple[str, ...] = ()  # settings of a Lambda subscription the runner does not apply
 
 
 @dataclass
@@ -164,6 +165,7 @@ class RuleTarget:
     input: str | None = None
     input_path: str | None = None
     input_transformer: dict | None = None
+    ignored: tuple[str, ...] = ()  # target settings the runner does not apply (RetryPolicy, ...)
 
 
 @dataclass
@@ -175,6 +177,24 @@ class RuleSpec:
     event_pattern: dict | None
     targets: list[RuleTarget] = field(default_factory=list)
     state: str = "ENABLED"
+    schedule_expression: str | None = None  # rate(...) or cron(...)
+
+
+@dataclass
+class SchedulerScheduleSpec:
+    """`AWS::Scheduler::Schedule` (SAM `ScheduleV2`) with a Lambda target."""
+
+    logical_id: str
+    name: str
+    group: str
+    expression: str  # rate(...), cron(...) or at(...)
+    target_arn: str
+    input: str | None = None
+    timezone: str = "UTC"
+    state: str = "ENABLED"
+    start_date: float | None = None  # epoch seconds
+    end_date: float | None = None
+    unsupported: tuple[str, ...] = ()  # what the runner does not do for it, one sentence each
 
 
 @dataclass
@@ -193,6 +213,7 @@ class Stack:
     tables: dict[str, TableSpec] = field(default_factory=dict)
     buses: dict[str, BusSpec] = field(default_factory=dict)
     rules: dict[str, RuleSpec] = field(default_factory=dict)
+    scheduler_schedules: list[SchedulerScheduleSpec] = field(default_factory=list)
     outputs: dict[str, str] = field(default_factory=dict)
 
     def function_arn(self, name: str, qualifier: str | None = None) -> str:

@@ -164,12 +164,18 @@ class _Provisioner:
         log.debug("topic %s ready", spec.name)
 
     def subscription(self, spec: SubscriptionSpec) -> None:
-        if spec.protocol not in _ENDPOINT_PROTOCOLS:
+        if spec.protocol == "lambda":
             log.debug(
-                "subscription %s (%s) is not created at the endpoint: %s",
+                "subscription %s is delivered by the engine, not created at the endpoint", spec.logical_id
+            )
+            return
+        if spec.protocol not in _ENDPOINT_PROTOCOLS:
+            log.warning(
+                "SNS subscription %s (protocol %s, %s) is not delivered locally: only sqs, lambda, email "
+                "and sms subscriptions are",
                 spec.logical_id,
                 spec.protocol,
-                "the engine delivers it" if spec.protocol == "lambda" else "it cannot be delivered locally",
+                spec.endpoint,
             )
             return
         sns = self.client("sns")
@@ -243,7 +249,16 @@ class _Provisioner:
         events = self.client("events")
         arguments: dict[str, Any] = {"Name": spec.name, "EventBusName": spec.bus_name, "State": spec.state}
         if spec.event_pattern is None:
-            log.debug("rule %s has no event pattern (a schedule?); not created", spec.name)
+            # A schedule: the engine fires it on its clock.
+            for target in spec.targets:
+                if not target.arn.startswith("arn:aws:lambda:"):
+                    log.warning(
+                        "rule %s: scheduled target %s (%s) is not delivered locally; only a schedule's "
+                        "Lambda targets are invoked",
+                        spec.name,
+                        target.id,
+                        target.arn,
+                    )
             return
         arguments["EventPattern"] = json.dumps(spec.event_pattern)
         events.put_rule(**arguments)
@@ -253,7 +268,16 @@ class _Provisioner:
             if service not in _ENDPOINT_TARGET_SERVICES:
                 # moto raises out of put_events for any other target type, even on a
                 # disabled rule; Lambda targets are the engine's bridge.
-                log.debug("rule %s: target %s (%s) is left to the engine", spec.name, target.id, target.arn)
+                if service == "lambda":
+                    log.debug("rule %s: target %s (%s) is the engine's", spec.name, target.id, target.arn)
+                else:
+                    log.warning(
+                        "rule %s: target %s (%s) is not delivered locally; a rule's SQS, CloudWatch Logs, "
+                        "event bus and Lambda targets are",
+                        spec.name,
+                        target.id,
+                        target.arn,
+                    )
                 continue
             entry: dict[str, Any] = {"Id": target.id, "Arn": target.arn}
             if target.input is not None:
