@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from asyncrun.containers import SamLocalExecutor
     from asyncrun.endpoint import Endpoint
     from asyncrun.engine import Engine
+    from asyncrun.executor import Executor
     from asyncrun.faults import Fault
     from asyncrun.report import LiveTrace
     from asyncrun.stack import Stack
@@ -34,7 +35,9 @@ EXIT_ERROR = 2
 # Modules whose `register(subparsers)` adds a subcommand, in the order `--help` lists them.
 SUBCOMMANDS: list[str] = ["asyncrun.demo", "asyncrun.cli", "asyncrun.serve"]
 _LIST_OPTIONS = ("faults", "parameter_overrides")
-EXECUTORS = ("in-process", "sam-local")
+# process: an OS process per execution environment (the default); thread: handlers in
+# this process, for a debugger, not isolated; sam-local: Lambda runtime containers.
+EXECUTORS = ("process", "thread", "sam-local")
 
 
 class CommandError(Exception):
@@ -94,10 +97,12 @@ def common_options(*, suppress: bool) -> argparse.ArgumentParser:
     group.add_argument(
         "--executor",
         choices=EXECUTORS,
-        default=default("in-process"),
-        help="where the functions run: in this process (default), or in Lambda runtime containers "
-        "through `sam local start-lambda` (needs a container engine; without --endpoint-url a moto "
-        "container is started for the run)",
+        default=default("process"),
+        help="where the functions run: `process`, an OS process per execution environment (default); "
+        "`thread`, a thread of this process, to step through a handler in a debugger (not isolated: "
+        "shared interpreter and libraries, timeouts cannot stop it, no logs kept); or `sam-local`, "
+        "Lambda runtime containers through `sam local start-lambda` (needs a container engine; without "
+        "--endpoint-url a moto container is started for the run)",
     )
     group.add_argument(
         "--function-endpoint-url",
@@ -283,9 +288,12 @@ def open_run(
         endpoint.start()
         cleanup.callback(endpoint.stop)
         provision(stack, endpoint)
-        live = LiveTrace(stack, report_stream)
+        live = LiveTrace(stack, report_stream, function_logs=bool(args.verbose))
         clock = RealClock() if args.realtime else VirtualClock()
-        executor = _start_sam_local(args, stack, *urls, cleanup, live) if urls else None
+        executor: Executor | None = _start_sam_local(args, stack, *urls, cleanup, live) if urls else None
+        if executor is None:
+            executor = local_executor(args.executor, endpoint, stack.region)
+            cleanup.callback(getattr(executor, "close", lambda: None))
         engine = Engine(
             stack,
             endpoint,
@@ -300,6 +308,16 @@ def open_run(
         if not args.verbose:  # the functions' warnings too; the trace and logging hold their own streams
             cleanup.enter_context(contextlib.redirect_stderr(sink))
         yield Run(args, stack, endpoint, engine, live, report_stream, real_stdout, clock_started=clock.now())
+
+
+def local_executor(kind: str, endpoint: Endpoint, region: str) -> Executor:
+    """The executor `--executor process` or `--executor thread` names."""
+    from asyncrun.environments import ProcessExecutor
+    from asyncrun.executor import ThreadExecutor
+
+    if kind == "thread":
+        return ThreadExecutor(endpoint, region=region)
+    return ProcessExecutor(endpoint, region=region)
 
 
 def _container_endpoints(

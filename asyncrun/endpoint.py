@@ -1,12 +1,22 @@
 """Where AWS calls go: an embedded, in-process moto (the default) or a URL such as a
 moto server or LocalStack. The runner's own calls and the functions' SDK calls go to
-the same place."""
+the same place.
+
+Functions run in their own processes (`asyncrun.environments`), which cannot reach an
+in-process moto: for them the embedded endpoint also serves moto's own WSGI
+application on a loopback port (`loopback_url`), started at first use. moto's
+backends are process-global, so the runner's in-process calls and the functions'
+HTTP calls see one state. The served application can be wrapped (`front`): that is
+where a Lambda API in front of moto goes, so that a function's own `lambda.invoke`
+reaches the engine (as `asyncrun serve` does on its port)."""
 
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -20,6 +30,13 @@ LOCAL_CREDENTIALS = {
 }
 DEFAULT_ACCOUNT_ID = "123456789012"  # moto's default account
 
+if TYPE_CHECKING:
+    from wsgiref.types import WSGIApplication
+
+    from werkzeug.serving import BaseWSGIServer
+
+Front = Callable[["WSGIApplication"], "WSGIApplication"]
+
 
 class Endpoint:
     def __init__(self, url: str | None = None, region: str = "us-east-1") -> None:
@@ -27,6 +44,9 @@ class Endpoint:
         self.region = region
         self._mock: Any = None
         self._set_aside: dict[str, str | None] = {}
+        self._loopback: BaseWSGIServer | None = None
+        self._loopback_lock = threading.Lock()
+        self.front: Front | None = None  # wraps the loopback application; set before first use
 
     @property
     def embedded(self) -> bool:
@@ -46,6 +66,7 @@ class Endpoint:
         return self
 
     def stop(self) -> None:
+        self._stop_loopback()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -90,11 +111,50 @@ class Endpoint:
             config=Config(retries={"max_attempts": 2, "mode": "standard"}),
         )
 
-    def function_environment(self) -> dict[str, str]:
-        """What a function needs in its environment to reach this endpoint."""
+    def function_environment(self, *, separate_process: bool = False) -> dict[str, str]:
+        """What a function needs in its environment to reach this endpoint: in this
+        process, the embedded moto needs nothing; from another process, its loopback URL."""
         env = dict(LOCAL_CREDENTIALS)
         env["AWS_REGION"] = self.region
         env["AWS_DEFAULT_REGION"] = self.region
-        if self.url:
-            env["AWS_ENDPOINT_URL"] = self.url
+        url = self.url or (self.loopback_url() if separate_process else None)
+        if url:
+            env["AWS_ENDPOINT_URL"] = url
         return env
+
+    def loopback_url(self) -> str:
+        """The embedded moto served on 127.0.0.1 (started once, stopped by `stop`)."""
+        if not self.embedded:
+            raise RuntimeError("only the embedded endpoint is served on loopback")
+        with self._loopback_lock:
+            if self._loopback is None:
+                self._loopback = _serve_on_loopback(self._application())
+            return f"http://127.0.0.1:{self._loopback.server_port}"
+
+    def _application(self) -> WSGIApplication:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        app: WSGIApplication = DomainDispatcherApplication(create_backend_app)
+        return self.front(app) if self.front is not None else app
+
+    def _stop_loopback(self) -> None:
+        with self._loopback_lock:
+            server, self._loopback = self._loopback, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+def _serve_on_loopback(app: WSGIApplication) -> BaseWSGIServer:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    class QuietHandler(MotoRequestHandler):
+        """moto's request handler (it keeps S3 metadata headers with underscores), silent."""
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    threading.Thread(target=server.serve_forever, name="asyncrun-loopback", daemon=True).start()
+    return server

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from asyncrun.clock import Clock, VirtualClock
 from asyncrun.destinations import Delivery, DestinationSender
 from asyncrun.endpoint import Endpoint
+from asyncrun.environments import ProcessExecutor
 from asyncrun.errors import (
     AsyncrunError,
     InvalidParameterValueError,
@@ -32,7 +33,7 @@ from asyncrun.errors import (
     ResourceNotFoundError,
     TooManyRequestsError,
 )
-from asyncrun.executor import AttemptResult, Executor, InProcessExecutor
+from asyncrun.executor import AttemptResult, Executor
 from asyncrun.faults import INJECTED_ERROR_TYPE, Fault, FaultInjector
 from asyncrun.invokeconfig import InvokeConfigStore
 from asyncrun.metrics import (
@@ -121,6 +122,7 @@ class InvokeResult:
     payload: bytes
     executed_version: str
     function_error: str | None = None
+    logs: str = ""  # the invocation's log (LogType=Tail)
 
 
 @dataclass
@@ -147,7 +149,7 @@ class Engine:
         self.endpoint = endpoint.start()
         self.clock: Clock = clock or VirtualClock()
         self.faults = FaultInjector(faults, seed)
-        self.executor: Executor = executor or InProcessExecutor(endpoint, region=stack.region)
+        self.executor: Executor = executor or ProcessExecutor(endpoint, region=stack.region)
         self.listeners: list[Listener] = list(listeners)
         self.metrics = Metrics()
         self.trace: list[TraceEvent] = []
@@ -174,7 +176,7 @@ class Engine:
     ) -> str:
         """`Invoke` with `InvocationType=Event`: queue the event, return its request id."""
         spec, resolved, version, explicit = self._resolve(function, qualifier)
-        body = _payload_bytes(payload, ASYNC_PAYLOAD_LIMIT)
+        body = _payload_bytes(payload, ASYNC_PAYLOAD_LIMIT, asynchronous=True)
         event = self._accept(spec, resolved, version, explicit, body, request_id=request_id, source="invoke")
         return event.request_id
 
@@ -274,7 +276,14 @@ class Engine:
         )
         result = self._attempt(event, age_ms=0)
         self._drain_s3(hops=1, chain_id=event.chain_id)
-        return InvokeResult(event.request_id, 200, result.payload, version, None if result.ok else UNHANDLED)
+        return InvokeResult(
+            event.request_id,
+            200,
+            result.payload,
+            version,
+            None if result.ok else UNHANDLED,
+            result.logs or "",
+        )
 
     # ------------------------------------------------------------------ running
 
@@ -341,7 +350,7 @@ class Engine:
         age_ms = round((now - event.queued_at) * 1000)
         payload_text = event.payload.decode("utf-8", errors="replace")
         if self.faults.trigger("throttle", logical_id=spec.logical_id, name=spec.name, payload=payload_text):
-            self.metrics.record_age(spec.name, age_ms)
+            # A throttled attempt never reaches the function: no AsyncEventAge sample.
             self.metrics.incr(spec.name, THROTTLES)
             attempt = event.attempts + 1
             self._emit(
@@ -425,6 +434,7 @@ class Engine:
                 duration_ms=result.duration_ms,
                 error_type=result.error_type,
                 error_message=result.error_message,
+                logs=result.logs,
             )
         )
         return result
@@ -539,7 +549,7 @@ class Engine:
         cause = self._cause
         spec, qualifier, version, explicit = self._resolve(target_arn, None)
         if len(body) > ASYNC_PAYLOAD_LIMIT:
-            raise RequestTooLargeError(_too_large(ASYNC_PAYLOAD_LIMIT))
+            raise RequestTooLargeError(too_large_message(len(body), asynchronous=True))
         self._accept(
             spec,
             qualifier,
@@ -610,11 +620,18 @@ class Engine:
             listener(event)
 
 
-def _too_large(limit: int) -> str:
-    return f"Request must be smaller than {limit} bytes for the InvokeFunction operation"
+def too_large_message(size: int, *, asynchronous: bool) -> str:
+    """The service's words for a payload over the invocation type's limit: one
+    definition for the engine, the Lambda API and Lambda destinations."""
+    if asynchronous:
+        limit = ASYNC_PAYLOAD_LIMIT
+        return f"{size} byte payload is too large for the Event invocation type (limit {limit} bytes)"
+    return f"Request must be smaller than {SYNC_PAYLOAD_LIMIT} bytes for the InvokeFunction operation"
 
 
-def _payload_bytes(payload: bytes | str | Mapping[str, Any] | None, limit: int) -> bytes:
+def _payload_bytes(
+    payload: bytes | str | Mapping[str, Any] | None, limit: int, *, asynchronous: bool = False
+) -> bytes:
     """The request body as Lambda takes it: size-checked, JSON, empty meaning `{}`."""
     if payload is None:
         body = b""
@@ -625,7 +642,7 @@ def _payload_bytes(payload: bytes | str | Mapping[str, Any] | None, limit: int) 
     else:
         body = json.dumps(payload, ensure_ascii=False).encode()
     if len(body) > limit:
-        raise RequestTooLargeError(_too_large(limit))
+        raise RequestTooLargeError(too_large_message(len(body), asynchronous=asynchronous))
     if not body:
         return b"{}"
     try:

@@ -1,12 +1,18 @@
-"""Running a function's real handler for one attempt.
+"""Running a function's real handler for one attempt: the `Executor` protocol, what an
+attempt gives back, the environment Lambda gives a function, and `ThreadExecutor`.
 
-`InProcessExecutor` runs Python handlers inside this process, each function in its
-own "sandbox": its code folder and layer folders on `sys.path`, its own copies of the
-modules it imports from them (swapped in and out of `sys.modules` around each call,
-as separate Lambda execution environments would hold them), its environment set for
-the call, and its module kept loaded between calls (one cold start, then warm).
-Another executor (containers through `sam local start-lambda`) can be plugged in
-through the `Executor` protocol."""
+The default executor is `asyncrun.environments.ProcessExecutor`: one OS process per
+execution environment, as Lambda isolates them. The others plug in through the same
+protocol: Lambda runtime containers through `sam local start-lambda`
+(`asyncrun.containers`), and `ThreadExecutor` (`--executor thread`).
+
+`ThreadExecutor` runs handlers in a thread of this process, for stepping through a
+handler in a debugger. It does **not** isolate: each function gets a "sandbox" (its
+code folder and layers on `sys.path`, its own copies of the modules it imports from
+them, swapped in and out of `sys.modules` around each call, its environment set for
+the call), but installed libraries and the interpreter are shared, a timed-out
+handler's thread cannot be stopped and runs on, a `sys.exit` is caught rather than
+ending an environment, and nothing it prints is kept as its log."""
 
 from __future__ import annotations
 
@@ -18,18 +24,24 @@ import sys
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Protocol
 
 from asyncrun.context import LambdaContext
 from asyncrun.endpoint import Endpoint
+from asyncrun.logs import log_stream_name
 from asyncrun.records import function_error_payload, timeout_error_payload
+from asyncrun.responses import (
+    MARSHAL_ERROR_TYPE,
+    RESPONSE_SIZE_LIMIT,
+    MarshalError,
+    marshal_response,
+    response_too_large_error,
+)
 from asyncrun.stack import FunctionSpec
 
 _THIS_FILE = os.path.abspath(__file__)
@@ -45,7 +57,7 @@ class AttemptResult:
     payload: bytes  # the JSON the handler returned, or the error object's JSON
     error: dict[str, Any] | None = None  # the error object on failure
     duration_ms: float = 0.0
-    logs: str | None = None
+    logs: str | None = None  # the invocation's log as Lambda writes it (START ... REPORT)
     timed_out: bool = False
 
     @property
@@ -129,7 +141,46 @@ class _InitError(Exception):
         self.error = error
 
 
-class InProcessExecutor:
+def lambda_environment(
+    function: FunctionSpec, version: str, *, region: str, endpoint_env: dict[str, str], log_stream: str
+) -> dict[str, str]:
+    """What the function sees in `os.environ`: its template `Environment`, the variables
+    Lambda sets, and what reaches the endpoint (credentials, region, URL)."""
+    env = dict(function.environment)
+    env.update(
+        {
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": log_group_of(function),
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            "LAMBDA_TASK_ROOT": os.path.abspath(function.code_dir),
+            "LAMBDA_RUNTIME_DIR": "/var/runtime",
+            "_HANDLER": function.handler,
+            "TZ": ":UTC",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            # Tracing libraries then skip looking for an X-Ray daemon.
+            "AWS_SAM_LOCAL": "true",
+        }
+    )
+    if function.log_format == "JSON":
+        env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        if function.application_log_level:
+            env["AWS_LAMBDA_LOG_LEVEL"] = function.application_log_level
+    env.update(endpoint_env)
+    return env
+
+
+def log_group_of(function: FunctionSpec) -> str:
+    return function.log_group or f"/aws/lambda/{function.name}"
+
+
+class ThreadExecutor:
+    """Handlers in a thread of this process (see the module docstring: not isolating)."""
+
     def __init__(self, endpoint: Endpoint, *, region: str | None = None) -> None:
         self._endpoint = endpoint
         self._region = region or endpoint.region
@@ -153,29 +204,13 @@ class InProcessExecutor:
 
     def environment(self, function: FunctionSpec, version: str) -> dict[str, str]:
         """What the function sees in `os.environ` during a call."""
-        env = dict(function.environment)
-        log_group = function.log_group or f"/aws/lambda/{function.name}"
-        env.update(
-            {
-                "AWS_LAMBDA_FUNCTION_NAME": function.name,
-                "AWS_LAMBDA_FUNCTION_VERSION": version,
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
-                "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
-                "AWS_LAMBDA_LOG_STREAM_NAME": _log_stream(version),
-                "AWS_REGION": self._region,
-                "AWS_DEFAULT_REGION": self._region,
-                "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-                "LAMBDA_TASK_ROOT": os.path.abspath(function.code_dir),
-                "LAMBDA_RUNTIME_DIR": "/var/runtime",
-                "_HANDLER": function.handler,
-                "TZ": ":UTC",
-                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-                # Tracing libraries then skip looking for an X-Ray daemon.
-                "AWS_SAM_LOCAL": "true",
-            }
+        return lambda_environment(
+            function,
+            version,
+            region=self._region,
+            endpoint_env=self._endpoint.function_environment(),
+            log_stream=log_stream_name(version),
         )
-        env.update(self._endpoint.function_environment())
-        return env
 
     def run(
         self,
@@ -206,7 +241,7 @@ class InProcessExecutor:
             invoked_function_arn=invoked_arn,
             memory_limit_in_mb=str(function.memory_size),
             aws_request_id=request_id,
-            log_group_name=function.log_group or f"/aws/lambda/{function.name}",
+            log_group_name=log_group_of(function),
             timeout_seconds=timeout,
         )
         event = json.loads(payload) if payload else {}
@@ -237,16 +272,13 @@ class InProcessExecutor:
             error = outcome["error"]
             return AttemptResult(False, _dumps(error), error, duration_ms)
         try:
-            body = json.dumps(outcome.get("result"), ensure_ascii=False).encode()
-        except (TypeError, ValueError) as exc:
+            body = marshal_response(outcome.get("result"))
+        except MarshalError as exc:
             error = function_error_payload(
-                message=f"Unable to marshal response: {exc}",
-                error_type="Runtime.MarshalError",
-                request_id=request_id,
-                stack_trace=[],
+                message=str(exc), error_type=MARSHAL_ERROR_TYPE, request_id=request_id, stack_trace=[]
             )
             return AttemptResult(False, _dumps(error), error, duration_ms)
-        return AttemptResult(True, body, None, duration_ms)
+        return checked_response_size(AttemptResult(True, body, None, duration_ms))
 
     def _call(self, sandbox: _Sandbox, event: Any, context: LambdaContext, outcome: dict[str, Any]) -> None:
         request_id = context.aws_request_id
@@ -331,8 +363,12 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode()
 
 
-def _log_stream(version: str) -> str:
-    return f"{datetime.now(UTC):%Y/%m/%d}/[{version}]{uuid.uuid4().hex}"
+def checked_response_size(result: AttemptResult) -> AttemptResult:
+    """A successful response over the limit fails the invocation, as a function error."""
+    if not result.ok or len(result.payload) <= RESPONSE_SIZE_LIMIT:
+        return result
+    error = response_too_large_error()
+    return AttemptResult(False, _dumps(error), error, result.duration_ms, logs=result.logs)
 
 
 @contextmanager

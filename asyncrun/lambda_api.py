@@ -26,7 +26,9 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
+from asyncrun.engine import ASYNC_PAYLOAD_LIMIT, SYNC_PAYLOAD_LIMIT, too_large_message
 from asyncrun.errors import AsyncrunError
+from asyncrun.logs import tail
 from asyncrun.stack import LATEST, FunctionSpec, InvokeConfig, Stack
 
 if TYPE_CHECKING:
@@ -34,9 +36,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# The payload limits (ASYNC_SEMANTICS §1; 6 MB for a synchronous request).
-EVENT_PAYLOAD_LIMIT = 1_048_576
-REQUEST_RESPONSE_PAYLOAD_LIMIT = 6_291_456
+# The payload limits (ASYNC_SEMANTICS §1; 6 MB for a synchronous request): the engine's.
+EVENT_PAYLOAD_LIMIT = ASYNC_PAYLOAD_LIMIT
+REQUEST_RESPONSE_PAYLOAD_LIMIT = SYNC_PAYLOAD_LIMIT
 INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
 # botocore's `NamespacedFunctionName` pattern, anchored: what the service accepts as a
 # function reference (name, partial ARN or ARN, each optionally qualified).
@@ -322,10 +324,7 @@ class LambdaApi:
     def _invoke_event(self, ref: FunctionRef, payload: bytes) -> ApiResponse:
         if len(payload) > EVENT_PAYLOAD_LIMIT:
             raise LambdaApiError(
-                413,
-                "RequestEntityTooLargeException",
-                f"{len(payload)} byte payload is too large for the Event invocation type "
-                f"(limit {EVENT_PAYLOAD_LIMIT} bytes)",
+                413, "RequestEntityTooLargeException", too_large_message(len(payload), asynchronous=True)
             )
         request_id = str(uuid.uuid4())
         with self.lock:
@@ -340,8 +339,7 @@ class LambdaApi:
             raise LambdaApiError(
                 413,
                 "RequestEntityTooLargeException",
-                f"Request must be smaller than {REQUEST_RESPONSE_PAYLOAD_LIMIT} bytes "
-                "for the InvokeFunction operation",
+                too_large_message(len(request.body), asynchronous=False),
             )
         with self.lock:
             result = self.engine.invoke_sync(ref.spec.name, request.body, qualifier=ref.qualifier)
@@ -355,9 +353,7 @@ class LambdaApi:
         if result.function_error:
             headers["X-Amz-Function-Error"] = result.function_error
         if (request.headers.get("X-Amz-Log-Type") or "None") == "Tail":
-            # The service returns the last 4 KB of the log, base64-encoded.
-            logs: str = getattr(result, "logs", None) or ""
-            headers["X-Amz-Log-Result"] = b64encode(logs.encode()[-4096:]).decode()
+            headers["X-Amz-Log-Result"] = tail(result.logs)
         return ApiResponse(result.status_code, result.payload, headers)
 
     # ------------------------------------------------------------------ event invoke config

@@ -398,6 +398,7 @@ class Server:
         faults: Sequence[Any] = (),
         seed: int | None = None,
         listeners: Sequence[Callable[[TraceEvent], None]] = (),
+        executor: str = "process",
     ) -> None:
         from werkzeug.serving import make_server
 
@@ -418,8 +419,17 @@ class Server:
         self.clock: Clock = SkippableClock() if virtual_clock else RealClock()
         self.endpoint = Endpoint(endpoint_url, stack.region).start()
         provision(stack, self.endpoint)
+        from asyncrun.cli import local_executor
+
+        self.executor = local_executor(executor, self.endpoint, stack.region)
         self.engine = Engine(
-            stack, self.endpoint, clock=self.clock, faults=faults, seed=seed, listeners=listeners
+            stack,
+            self.endpoint,
+            clock=self.clock,
+            faults=faults,
+            seed=seed,
+            listeners=listeners,
+            executor=self.executor,
         )
         self.runner = QueueRunner(self.engine, self.lock, self.clock)
         backend: WSGIApplication = ForwardingBackend(endpoint_url) if endpoint_url else EmbeddedMoto()
@@ -518,15 +528,15 @@ def run_serve(args: argparse.Namespace) -> int:
     from asyncrun.cli import CommandError, load, parse_faults
     from asyncrun.report import LiveTrace
 
-    if getattr(args, "executor", "in-process") != "in-process":
+    if getattr(args, "executor", "process") == "sam-local":
         raise CommandError(
-            "serve runs the functions in this process; --executor sam-local works with "
-            "upload, invoke, redrive and demo"
+            "serve runs the functions in execution environments of its own (--executor process or "
+            "thread); --executor sam-local works with upload, invoke, redrive and demo"
         )
     stack = load(args)
     faults = parse_faults(args.faults)
     out = sys.stdout
-    listeners = [] if args.quiet else [LiveTrace(stack, out)]
+    listeners = [] if args.quiet else [LiveTrace(stack, out, function_logs=bool(args.verbose))]
     # A port in use: werkzeug says so and exits with status 1.
     server = Server(
         stack,
@@ -537,6 +547,7 @@ def run_serve(args: argparse.Namespace) -> int:
         faults=faults,
         seed=args.seed,
         listeners=listeners,
+        executor=getattr(args, "executor", "process"),
     )
     signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
     clock = f"virtual ({ADMIN_PREFIX}advance, {ADMIN_PREFIX}drain)" if args.virtual_clock else "real"
@@ -557,6 +568,9 @@ def run_serve(args: argparse.Namespace) -> int:
             quiet.enter_context(contextlib.redirect_stdout(sys.stderr))
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
+    close = getattr(server.executor, "close", None)
+    if close is not None:
+        close()
     print("asyncrun serve: stopped", file=out, flush=True)
     # Nothing is left to save, and tearing down moto's backends at interpreter exit
     # takes seconds: leave at once.

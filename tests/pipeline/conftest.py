@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_socket import disable_socket
 
 from asyncrun.clock import VirtualClock
 from asyncrun.destinations import Delivery
@@ -32,6 +31,7 @@ from asyncrun.faults import Fault
 from asyncrun.provision import provision
 from asyncrun.stack import BucketSpec, FunctionSpec, InvokeConfig, QueueSpec, Stack, TableSpec, TopicSpec
 from asyncrun.template import load_stack
+from tests.support.sockets import loopback_only
 from tests.support.template import TEMPLATE_PATH, project_template
 
 # The X-Ray SDK (under the functions' Tracer) opens its UDP emitter's socket when it is
@@ -46,8 +46,8 @@ START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    # Embedded moto needs no socket: this proves nothing leaves the process.
-    disable_socket(allow_unix_socket=True)
+    # Embedded moto: the functions reach it on loopback; nothing leaves the machine.
+    loopback_only()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

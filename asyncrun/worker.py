@@ -1,0 +1,313 @@
+"""One Lambda execution environment: the process `asyncrun.environments` starts for a
+function (`python -u -m asyncrun.worker CONTROL_IN CONTROL_OUT`), with only that
+function's environment, its code folder as the working directory and its layers on
+`sys.path` in Lambda's order.
+
+It imports the handler once (the init phase), says whether that worked, then runs one
+invocation per request until its input closes, keeping module state between them, as
+the Python runtime does. The handler's stdout and stderr are the process's own, read
+by the runner as the function's log; the end of each invocation's output is marked
+with a token the request carries, so the runner knows which lines belong to it.
+
+Requests and answers are frames on two pipes: a 4-byte big-endian length and a JSON
+header, then a 4-byte length and the raw body (the event; the marshalled response).
+Only the standard library and asyncrun's own small modules are imported here, so an
+environment starts in tens of milliseconds before the handler's own imports."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import os
+import resource
+import sys
+import time
+import traceback
+from datetime import UTC, datetime
+from typing import IO, Any
+
+from asyncrun.context import LambdaContext
+from asyncrun.responses import MARSHAL_ERROR_TYPE, MarshalError, marshal_response
+
+_LENGTH = 4
+_THIS_FILE = os.path.abspath(__file__)
+# The runtime joins the lines of one log entry with "\r" on a plain stdout, so a
+# reader splitting on newlines keeps an error and its traceback as one entry.
+ENTRY_LINE_JOIN = "\r"
+
+
+# ---------------------------------------------------------------------- frames
+def write_frame(stream: IO[bytes], header: dict[str, Any], body: bytes = b"") -> None:
+    encoded = json.dumps(header).encode()
+    stream.write(len(encoded).to_bytes(_LENGTH, "big") + encoded + len(body).to_bytes(_LENGTH, "big"))
+    stream.write(body)
+    stream.flush()
+
+
+def read_frame(stream: IO[bytes]) -> tuple[dict[str, Any], bytes] | None:
+    """The next frame, or None at the end of the stream."""
+    size = _read_exactly(stream, _LENGTH)
+    if size is None:
+        return None
+    header = _read_exactly(stream, int.from_bytes(size, "big"))
+    body_size = _read_exactly(stream, _LENGTH)
+    if header is None or body_size is None:
+        return None
+    body = _read_exactly(stream, int.from_bytes(body_size, "big"))
+    if body is None:
+        return None
+    return json.loads(header), body
+
+
+def _read_exactly(stream: IO[bytes], size: int) -> bytes | None:
+    chunks: list[bytes] = []
+    left = size
+    while left:
+        chunk = stream.read(left)
+        if not chunk:
+            return None
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def peak_rss_mb() -> int:
+    """This process's peak resident memory, as Lambda's `Max Memory Used` counts it.
+    Linux's high-water mark is this program's own; `ru_maxrss` would carry over the
+    parent's peak across fork and exec."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return max(1, round(int(line.split()[1]) / 1024))
+    except OSError:
+        pass
+    return max(1, round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 / 1024))
+
+
+# ---------------------------------------------------------------------- the runtime's logging
+_request_id = ""
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.aws_request_id = _request_id
+        return True
+
+
+class _TextFormatter(logging.Formatter):
+    """The runtime's text format: level, UTC time with milliseconds, request id, message."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "[%(levelname)s]\t%(asctime)s.%(msecs)03dZ\t%(aws_request_id)s\t%(message)s", "%Y-%m-%dT%H:%M:%S"
+        )
+        self.converter = time.gmtime
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\n", ENTRY_LINE_JOIN)
+
+
+# Attributes every LogRecord has: the JSON format adds only the others (a logger's extras).
+_RECORD_FIELDS = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "aws_request_id", "asctime"}
+
+
+class _JsonFormatter(logging.Formatter):
+    """The runtime's JSON format (`LoggingConfig.LogFormat: JSON`): one object per record."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        level = min(50, max(0, record.levelno)) // 10 * 10
+        moment = datetime.fromtimestamp(record.created, tz=UTC)
+        exc = record.exc_info
+        entry: dict[str, Any] = {
+            "timestamp": moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z",
+            "level": logging.getLevelName(level),
+            "message": record.getMessage(),
+            "logger": record.name,
+            "stackTrace": traceback.format_tb(exc[2]) if exc else None,
+            "errorType": exc[0].__name__ if exc and exc[0] else None,
+            "errorMessage": str(exc[1]) if exc else None,
+            "requestId": getattr(record, "aws_request_id", None),
+            "location": f"{record.pathname}:{record.funcName}:{record.lineno}" if exc else None,
+        }
+        for key, value in record.__dict__.items():
+            if key not in _RECORD_FIELDS and key not in entry:
+                entry[key] = value
+        return json.dumps({k: v for k, v in entry.items() if v is not None}, ensure_ascii=False, default=str)
+
+
+class _StdoutHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+def _setup_logging(json_format: bool, level: str) -> None:
+    handler = _StdoutHandler()
+    handler.setFormatter(_JsonFormatter() if json_format else _TextFormatter())
+    handler.addFilter(_RequestIdFilter())
+    root = logging.getLogger()
+    root.addHandler(handler)
+    level = {"TRACE": "DEBUG"}.get(level.upper(), level.upper())
+    if level in logging.getLevelNamesMapping():
+        root.setLevel(level)
+
+
+def log_error(error: dict[str, Any], json_format: bool) -> None:
+    """An unhandled error as the runtime writes it to the log."""
+    if json_format:
+        moment = datetime.now(UTC)
+        stamp = moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+        entry = {"timestamp": stamp, "level": "ERROR", **error}
+        sys.stdout.write(json.dumps(entry, ensure_ascii=False) + "\n")
+        return
+    description = "[ERROR]"
+    if error.get("errorType"):
+        description += f" {error['errorType']}:" if error.get("errorMessage") else f" {error['errorType']}"
+    if error.get("errorMessage"):
+        description += f" {error['errorMessage']}"
+    lines = [description]
+    if error.get("stackTrace") is not None:
+        lines.append("Traceback (most recent call last):")
+        for element in error["stackTrace"]:
+            for line in str(element).splitlines() or [""]:
+                stripped = line.lstrip(" ")
+                lines.append("\u00a0" * (len(line) - len(stripped)) + stripped)
+    sys.stdout.write(ENTRY_LINE_JOIN.join(lines).replace("\n", ENTRY_LINE_JOIN) + "\n")
+
+
+# ---------------------------------------------------------------------- init and invoke
+def error_object(message: str, error_type: str, request_id: str, stack_trace: list[str]) -> dict[str, Any]:
+    return {
+        "errorMessage": message,
+        "errorType": error_type,
+        "requestId": request_id,
+        "stackTrace": stack_trace,
+    }
+
+
+def _user_frames(tb: Any) -> list[str]:
+    frames = [f for f in traceback.extract_tb(tb) if os.path.abspath(f.filename) != _THIS_FILE]
+    frames = [f for f in frames if not ("importlib" in f.filename and "_bootstrap" in f.filename)]
+    return traceback.format_list(frames)
+
+
+def load_handler(handler: str) -> Any:
+    """Import the handler's module as the runtime does; an error object on failure."""
+    try:
+        module_name, attribute = handler.rsplit(".", 1)
+    except ValueError as exc:
+        raise _InitFailure(
+            error_object(f"Bad handler '{handler}': {exc}", "Runtime.MalformedHandlerName", "", [])
+        ) from None
+    if module_name.split(".")[0] in sys.builtin_module_names:
+        raise _InitFailure(
+            error_object(
+                f"Cannot use built-in module {module_name} as a handler module",
+                "Runtime.BuiltInModuleConflict",
+                "",
+                [],
+            )
+        )
+    try:
+        module = importlib.import_module(module_name.replace("/", "."))
+    except ImportError as exc:
+        raise _InitFailure(
+            error_object(
+                f"Unable to import module '{module_name}': {exc}", "Runtime.ImportModuleError", "", []
+            )
+        ) from None
+    except SyntaxError as exc:
+        trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
+        raise _InitFailure(
+            error_object(
+                f"Syntax error in module '{module_name}': {exc}", "Runtime.UserCodeSyntaxError", "", trace
+            )
+        ) from None
+    except Exception as exc:
+        raise _InitFailure(
+            error_object(str(exc), type(exc).__name__, "", _user_frames(exc.__traceback__))
+        ) from None
+    function = getattr(module, attribute, None)
+    if function is None:
+        raise _InitFailure(
+            error_object(
+                f"Handler '{attribute}' missing on module '{module_name}'", "Runtime.HandlerNotFound", "", []
+            )
+        )
+    return function
+
+
+class _InitFailure(Exception):
+    def __init__(self, error: dict[str, Any]) -> None:
+        super().__init__(error["errorMessage"])
+        self.error = error
+
+
+def invoke(
+    handler: Any, header: dict[str, Any], body: bytes, json_format: bool
+) -> tuple[dict[str, Any], bytes]:
+    global _request_id
+    request_id = str(header["request_id"])
+    _request_id = request_id
+    env = os.environ
+    context = LambdaContext(
+        function_name=env["AWS_LAMBDA_FUNCTION_NAME"],
+        function_version=str(header["version"]),
+        invoked_function_arn=str(header["invoked_arn"]),
+        memory_limit_in_mb=env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"],
+        aws_request_id=request_id,
+        log_group_name=env["AWS_LAMBDA_LOG_GROUP_NAME"],
+        log_stream_name=env["AWS_LAMBDA_LOG_STREAM_NAME"],
+        timeout_seconds=float(header["timeout"]),
+    )
+    try:
+        event = json.loads(body) if body else {}
+        response = marshal_response(handler(event, context))
+        return {"ok": True}, response
+    except MarshalError as exc:
+        error = error_object(str(exc), MARSHAL_ERROR_TYPE, request_id, [])
+    except Exception as exc:
+        error = error_object(str(exc), type(exc).__name__, request_id, _user_frames(exc.__traceback__))
+    log_error(error, json_format)
+    return {"ok": False, "error": error}, b""
+
+
+def main(argv: list[str]) -> int:
+    control_in = os.fdopen(int(argv[1]), "rb")
+    control_out = os.fdopen(int(argv[2]), "wb")
+    task_root = os.environ["LAMBDA_TASK_ROOT"]
+    layers = json.loads(argv[3]) if len(argv) > 3 else []
+    # Lambda's order: the function's code, then the layers, then the runtime's libraries.
+    # The runner's own folder served to load this module only: the function does not see it.
+    runner_root = os.environ.pop("PYTHONPATH", "")
+    own = [task_root, *layers]
+    sys.path[:] = own + [p for p in sys.path if p not in own and p not in ("", ".", runner_root)]
+    json_format = os.environ.get("AWS_LAMBDA_LOG_FORMAT", "").upper() == "JSON"
+    _setup_logging(json_format, os.environ.get("AWS_LAMBDA_LOG_LEVEL", ""))
+    try:
+        handler = load_handler(os.environ["_HANDLER"])
+    except _InitFailure as failure:
+        log_error(failure.error, json_format)
+        sys.stdout.flush()
+        write_frame(control_out, {"type": "init", "ok": False, "error": failure.error})
+        return 0
+    write_frame(control_out, {"type": "init", "ok": True})
+    while (request := read_frame(control_in)) is not None:
+        header, body = request
+        answer, response = invoke(handler, header, body, json_format)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        # The marker goes out before the answer: once the runner has the answer, every
+        # line the invocation wrote is already in its log pipe.
+        os.write(1, f"\n{header['marker']}\n".encode())
+        answer.update({"type": "result", "max_memory_mb": peak_rss_mb()})
+        write_frame(control_out, answer, response)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
