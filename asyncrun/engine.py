@@ -161,7 +161,7 @@ class Engine:
         self._sequence = itertools.count()
         self._cause: QueuedEvent | None = None  # the event whose record is being delivered
         self._sender = DestinationSender(self.endpoint, self._deliver_to_lambda)
-        self.s3 = S3Bridge(stack, self.endpoint)
+        self.s3 = S3Bridge(stack, self.endpoint, now=self.clock.now)
         self.s3.install()
 
     # ------------------------------------------------------------------ accepting

@@ -14,12 +14,14 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
 from asyncrun.endpoint import Endpoint
 from asyncrun.errors import AsyncrunError
+from asyncrun.records import format_timestamp
 from asyncrun.stack import BucketSpec, FunctionSpec, Stack
 
 # **unverified** identities: what real S3 puts there depends on the caller and the
@@ -52,9 +54,11 @@ def s3_key_encode(key: str) -> str:
 
 
 class S3Bridge:
-    def __init__(self, stack: Stack, endpoint: Endpoint) -> None:
+    def __init__(self, stack: Stack, endpoint: Endpoint, *, now: Callable[[], float] = time.time) -> None:
         self._stack = stack
         self._endpoint = endpoint
+        # eventTime: the engine's clock (virtual or not), as the records' timestamps are
+        self._now = now
         digest = hashlib.sha256(f"{stack.name}|{stack.region}|{stack.account_id}".encode()).hexdigest()[:12]
         self.queue_name = f"asyncrun-s3-{digest}"
         self.queue_arn = f"arn:aws:sqs:{stack.region}:{stack.account_id}:{self.queue_name}"
@@ -177,7 +181,7 @@ class S3Bridge:
             "eventVersion": "2.1",
             "eventSource": "aws:s3",
             "awsRegion": record.get("awsRegion", self._stack.region),
-            "eventTime": _event_time(record.get("eventTime")),
+            "eventTime": format_timestamp(self._now()),
             "eventName": record.get("eventName", "ObjectCreated:Put"),
             "userIdentity": {"principalId": PRINCIPAL_ID},
             "requestParameters": {"sourceIPAddress": SOURCE_IP},
@@ -226,17 +230,3 @@ class S3Bridge:
         # Monotonic hex, as S3's sequencer orders events for one key.
         self._sequencer = max(self._sequencer + 1, time.time_ns())
         return f"{self._sequencer:018X}"
-
-
-def _event_time(value: Any) -> str:
-    """`eventTime` with exactly three fraction digits and `Z`."""
-    if not isinstance(value, str) or not value:
-        from asyncrun.records import format_timestamp
-
-        return format_timestamp(time.time())
-    if value.endswith("+00:00"):
-        value = value[: -len("+00:00")] + "Z"
-    if "." in value:
-        head, fraction = value.rstrip("Z").split(".", 1)
-        return f"{head}.{(fraction + '000')[:3]}Z"
-    return value.rstrip("Z") + ".000Z"

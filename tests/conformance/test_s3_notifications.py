@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from urllib.parse import unquote_plus
 
+from asyncrun.clock import VirtualClock
 from asyncrun.faults import Fault
 from asyncrun.metrics import INVOCATIONS
 
@@ -148,3 +150,15 @@ def test_a_notification_to_an_alias_runs_the_alias(harness):
     record = h.one_body("SuccessQueue")
     assert record["requestContext"]["functionArn"] == f"{aliased.arn}:live"
     assert record["responseContext"]["executedVersion"] == aliased.aliases["live"]
+
+
+def test_event_time_is_the_engines_clock(harness):
+    # Given a virtual clock far from the wall clock
+    start = datetime(2030, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC).timestamp()
+    h = harness("s3", clock=VirtualClock(start))
+    h.endpoint.client("s3").put_object(Bucket=h.stack.buckets["Uploads"].name, Key=KEY, Body=b"a\n")
+    h.run()
+    # Then the notification is dated by it, as the invocation record is
+    [record] = h.bodies("SuccessQueue")
+    assert record["requestPayload"]["Records"][0]["eventTime"] == "2030-01-02T03:04:05.678Z"
+    assert record["timestamp"] >= "2030-01-02T03:04:05.678Z"
