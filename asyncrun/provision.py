@@ -1,8 +1,9 @@
 """Creates a resolved stack's resources at an endpoint (embedded moto, a moto server,
 LocalStack), or finds them there from an earlier run. Functions are created only as
-placeholders that list and describe like the real ones: their code runs in-process in
-the engine. What the engine emulates itself (S3 -> Lambda notifications, SNS -> Lambda
-subscriptions, EventBridge -> Lambda targets, event-invoke configs) is not wired here."""
+placeholders that list and describe like the real ones: their code runs in the
+engine's execution environments. What the engine emulates itself (S3 -> Lambda
+notifications, event-invoke configs) is not wired here; SNS -> Lambda subscriptions
+are not delivered at all, and provisioning says so."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def placeholder_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(
             "placeholder.py",
-            "# asyncrun runs this function's code in-process; this package is a placeholder.\n",
+            "# asyncrun runs this function's code itself; this package is a placeholder.\n",
         )
     return buffer.getvalue()
 
@@ -165,11 +166,12 @@ class _Provisioner:
 
     def subscription(self, spec: SubscriptionSpec) -> None:
         if spec.protocol not in _ENDPOINT_PROTOCOLS:
-            log.debug(
-                "subscription %s (%s) is not created at the endpoint: %s",
+            log.warning(
+                "subscription %s (%s) is not created at the endpoint: messages published to its topic "
+                "never reach %s locally",
                 spec.logical_id,
                 spec.protocol,
-                "the engine delivers it" if spec.protocol == "lambda" else "it cannot be delivered locally",
+                "the function" if spec.protocol == "lambda" else "its endpoint",
             )
             return
         sns = self.client("sns")
