@@ -12,6 +12,7 @@ reaches the engine (as `asyncrun serve` does on its port)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from collections.abc import Callable
@@ -132,9 +133,7 @@ class Endpoint:
             return f"http://127.0.0.1:{self._loopback.server_port}"
 
     def _application(self) -> WSGIApplication:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
-
-        app: WSGIApplication = DomainDispatcherApplication(create_backend_app)
+        app = moto_application()
         return self.front(app) if self.front is not None else app
 
     def _stop_loopback(self) -> None:
@@ -143,6 +142,21 @@ class Endpoint:
         if server is not None:
             server.shutdown()
             server.server_close()
+
+
+def moto_application() -> WSGIApplication:
+    """moto's server application, in this process: its backends are the ones the
+    embedded `mock_aws` clients use."""
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    # moto lists its package folder on every request to route it (a few hundred stat
+    # calls); the folder does not change while asyncrun runs.
+    if not isinstance(backends.list_of_moto_modules, functools.partial):
+        modules = tuple(backends.list_of_moto_modules())
+        backends.list_of_moto_modules = functools.partial(iter, modules)
+    app: WSGIApplication = DomainDispatcherApplication(create_backend_app)
+    return app
 
 
 def _serve_on_loopback(app: WSGIApplication) -> BaseWSGIServer:

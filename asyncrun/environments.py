@@ -28,6 +28,7 @@ import logging
 import os
 import selectors
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -36,7 +37,7 @@ import uuid
 import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from asyncrun.endpoint import Endpoint
 from asyncrun.executor import (
@@ -49,13 +50,15 @@ from asyncrun.executor import (
 from asyncrun.logs import CloudWatchLogWriter, InvocationLog, Report, log_stream_name
 from asyncrun.records import timeout_error_payload
 from asyncrun.stack import FunctionSpec
-from asyncrun.worker import read_frame, write_frame
+from asyncrun.worker import PRELOADED, read_frame, write_frame
 
 log = logging.getLogger(__name__)
 
 INIT_TIMEOUT = 10.0  # seconds: Lambda's limit on an on-demand init phase
 _POLL_INTERVAL = 0.01  # seconds between memory checks while an invocation runs
 _RUNNER_ROOT = str(Path(__file__).resolve().parent.parent)
+# Forking environments from a template process needs SEQPACKET sockets and fd passing.
+_ZYGOTE_PLATFORM = sys.platform.startswith("linux")
 _PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 # Go's names for the signals, as the service's "Runtime exited with error: signal: …"
 # words them (**unverified** beyond "killed" and "segmentation fault").
@@ -71,11 +74,88 @@ _SIGNAL_NAMES = {
 _warned_memory = False
 
 
+class _Process(Protocol):
+    pid: int
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None = None) -> int: ...
+
+    def kill(self) -> None: ...
+
+
+class _Zygote:
+    """The template process (`asyncrun.worker --zygote`): forks environments that start
+    with the runtime's libraries already imported. Linux only (a SEQPACKET socket
+    carries each request and its pipes)."""
+
+    def __init__(self) -> None:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self._channel = ours
+        env = {**_process_essentials(), "PYTHONPATH": _RUNNER_ROOT}
+        self._process = subprocess.Popen(  # noqa: S603 - this interpreter, running asyncrun's worker
+            [sys.executable, "-u", "-m", "asyncrun.worker", "--zygote", str(theirs.fileno())],
+            cwd=_RUNNER_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            pass_fds=(theirs.fileno(),),
+        )
+        theirs.close()
+
+    def spawn(self, env: dict[str, str], cwd: str, layers: list[str], fds: list[int]) -> _Forked:
+        request = json.dumps({"kind": "spawn", "env": env, "cwd": cwd, "layers": layers}).encode()
+        socket.send_fds(self._channel, [request], fds)
+        return _Forked(self, int(self._ask()["pid"]))
+
+    def exit_code(self, pid: int, timeout: float) -> int | None:
+        self._channel.sendall(json.dumps({"kind": "wait", "pid": pid, "timeout": timeout}).encode())
+        code = self._ask()["code"]
+        return None if code is None else int(code)
+
+    def _ask(self) -> dict[str, Any]:
+        answer = self._channel.recv(65536)
+        if not answer:
+            raise OSError("the environments' template process ended")
+        return dict(json.loads(answer))
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._channel.close()
+        with contextlib.suppress(Exception):
+            self._process.wait(timeout=5)
+
+
+class _Forked:
+    """An environment forked by the template process (its child, not ours)."""
+
+    def __init__(self, zygote: _Zygote, pid: int) -> None:
+        self._zygote = zygote
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            self.returncode = self._zygote.exit_code(self.pid, 0.0)
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        if self.returncode is None:
+            self.returncode = self._zygote.exit_code(self.pid, 3600.0 if timeout is None else timeout)
+        if self.returncode is None:
+            raise subprocess.TimeoutExpired(f"environment {self.pid}", timeout or 0.0)
+        return self.returncode
+
+    def kill(self) -> None:
+        if self.returncode is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.pid, signal.SIGKILL)
+
+
 @dataclass
 class _Environment:
     key: tuple[Any, ...]
     function: FunctionSpec
-    process: subprocess.Popen[bytes]
+    process: _Process
     requests: IO[bytes]  # frames to the worker
     answers: IO[bytes]  # frames from the worker
     output: int  # the worker's stdout and stderr, non-blocking
@@ -85,7 +165,7 @@ class _Environment:
     peak_rss_mb: int = 0
 
     def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
+        with contextlib.suppress(ProcessLookupError, OSError):
             self.process.kill()
         with contextlib.suppress(Exception):
             self.process.wait(timeout=5)
@@ -150,7 +230,8 @@ class ProcessExecutor:
         self._environments: dict[str, _Environment] = {}
         self._lock = threading.Lock()
         self._logs = CloudWatchLogWriter(endpoint.client("logs")) if write_logs else None
-        self._finalizer = weakref.finalize(self, _kill_all, self._environments)
+        self._zygotes: list[_Zygote] = []  # at most one, started at the first cold start that can use it
+        self._finalizer = weakref.finalize(self, _kill_all, self._environments, self._zygotes)
 
     def close(self) -> None:
         self._finalizer()
@@ -232,28 +313,9 @@ class ProcessExecutor:
         request_read, request_write = os.pipe()
         answer_read, answer_write = os.pipe()
         started = time.monotonic()
-        process = subprocess.Popen(  # noqa: S603 - this interpreter, running asyncrun's worker
-            [
-                sys.executable,
-                "-u",
-                "-m",
-                "asyncrun.worker",
-                str(request_read),
-                str(answer_write),
-                json.dumps(layers),
-            ],
-            cwd=env["LAMBDA_TASK_ROOT"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            pass_fds=(request_read, answer_write),
-        )
+        process, output = self._spawn(env, layers, request_read, answer_write)
         os.close(request_read)
         os.close(answer_write)
-        assert process.stdout is not None
-        output = os.dup(process.stdout.fileno())
-        process.stdout.close()
         os.set_blocking(output, False)
         environment = _Environment(
             key,
@@ -284,6 +346,45 @@ class ProcessExecutor:
             invocation.add_output(environment.take_output())
             raise _InitFailed(dict(header["error"]))
         return environment
+
+    def _spawn(
+        self, env: dict[str, str], layers: list[str], request_read: int, answer_write: int
+    ) -> tuple[_Process, int]:
+        """A new environment process and the read end of its output: forked from the
+        template process when the function brings none of the preloaded libraries."""
+        task_root = env["LAMBDA_TASK_ROOT"]
+        if _ZYGOTE_PLATFORM and not _brings_preloaded(task_root, layers):
+            if not self._zygotes:
+                self._zygotes.append(_Zygote())
+            output_read, output_write = os.pipe()
+            try:
+                forked = self._zygotes[0].spawn(
+                    env, task_root, layers, [request_read, answer_write, output_write]
+                )
+            finally:
+                os.close(output_write)
+            return forked, output_read
+        process = subprocess.Popen(  # noqa: S603 - this interpreter, running asyncrun's worker
+            [
+                sys.executable,
+                "-u",
+                "-m",
+                "asyncrun.worker",
+                str(request_read),
+                str(answer_write),
+                json.dumps(layers),
+            ],
+            cwd=task_root,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            pass_fds=(request_read, answer_write),
+        )
+        assert process.stdout is not None
+        output = os.dup(process.stdout.fileno())
+        process.stdout.close()
+        return process, output
 
     def _init_failed(
         self,
@@ -455,6 +556,16 @@ def _key(function: FunctionSpec, version: str) -> tuple[Any, ...]:
     )
 
 
+def _brings_preloaded(task_root: str, layers: list[str]) -> bool:
+    """Whether the function's code or a layer has its own copy of a preloaded library
+    (it must import that copy, not the template process's)."""
+    for root in (task_root, *layers):
+        for name in PRELOADED:
+            if (Path(root) / name).is_dir() or (Path(root) / f"{name}.py").is_file():
+                return True
+    return False
+
+
 def _process_essentials() -> dict[str, str]:
     """What the process needs beyond Lambda's variables: a PATH for subprocesses, the
     runner's package for the worker itself (removed from the function's `sys.path` once
@@ -468,10 +579,13 @@ def _process_essentials() -> dict[str, str]:
     }
 
 
-def _kill_all(environments: dict[str, _Environment]) -> None:
+def _kill_all(environments: dict[str, _Environment], zygotes: list[_Zygote]) -> None:
     for environment in environments.values():
         environment.kill()
     environments.clear()
+    for zygote in zygotes:
+        zygote.close()
+    zygotes.clear()
 
 
 def _dumps(value: Any) -> bytes:

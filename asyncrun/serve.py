@@ -140,9 +140,9 @@ class EmbeddedMoto:
     long-polling ReceiveMessage must not stop the queue from delivering meanwhile."""
 
     def __init__(self) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from asyncrun.endpoint import moto_application
 
-        self._app = DomainDispatcherApplication(create_backend_app)
+        self._app = moto_application()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         return self._app(environ, start_response)

@@ -12,15 +12,26 @@ with a token the request carries, so the runner knows which lines belong to it.
 Requests and answers are frames on two pipes: a 4-byte big-endian length and a JSON
 header, then a 4-byte length and the raw body (the event; the marshalled response).
 Only the standard library and asyncrun's own small modules are imported here, so an
-environment starts in tens of milliseconds before the handler's own imports."""
+environment starts in tens of milliseconds before the handler's own imports.
+
+`python -u -m asyncrun.worker --zygote SOCKET` is a template process instead: it
+imports the libraries the Lambda runtime provides and most functions load first
+(`PRELOADED`), then forks one environment per request it receives on SOCKET, with
+the pipes passed along. A fork is a new process, with its own memory and state, and
+it is used only for functions whose code and layers do not bring their own copy of
+those libraries; it saves each cold start the seconds of importing them (the init
+phase it reports is then that much shorter than Lambda's)."""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import importlib
 import json
 import logging
 import os
 import resource
+import socket
 import sys
 import time
 import traceback
@@ -309,5 +320,82 @@ def main(argv: list[str]) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------- the template process
+PRELOADED = ("boto3", "botocore", "pydantic")
+_MAX_MESSAGE = 1 << 20
+
+
+def zygote(socket_fd: int) -> int:
+    if sys.path and sys.path[0] == os.getcwd():
+        sys.path.pop(0)  # `-m` put the working directory first: no function's
+    for name in PRELOADED:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+    channel = socket.socket(fileno=socket_fd)
+    exit_codes: dict[int, int] = {}
+    while True:
+        message, fds, _, _ = socket.recv_fds(channel, _MAX_MESSAGE, 3)
+        if not message:
+            return 0
+        request = json.loads(message)
+        if request["kind"] == "spawn":
+            pid = os.fork()
+            if pid == 0:
+                channel.close()
+                _become_environment(request, fds)
+            for fd in fds:
+                os.close(fd)
+            channel.sendall(json.dumps({"pid": pid}).encode())
+        else:  # "wait": the exit code once the environment ended (None: still running)
+            code = _wait(int(request["pid"]), float(request["timeout"]), exit_codes)
+            channel.sendall(json.dumps({"code": code}).encode())
+
+
+def _wait(pid: int, timeout: float, exit_codes: dict[int, int]) -> int | None:
+    deadline = time.monotonic() + timeout
+    while pid not in exit_codes:
+        try:
+            done, status = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return None
+        if done:
+            exit_codes[pid] = os.waitstatus_to_exitcode(status)
+            break
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.002)
+    return exit_codes[pid]
+
+
+def _become_environment(request: dict[str, Any], fds: list[int]) -> None:
+    """In the forked child: take the environment's pipes, directory and variables,
+    run as an environment, and end as the interpreter would."""
+    request_read, answer_write, output = fds
+    os.dup2(output, 1)
+    os.dup2(output, 2)
+    os.close(output)
+    os.chdir(request["cwd"])
+    os.environ.clear()
+    os.environ.update(request["env"])
+    time.tzset()
+    code = 1
+    try:
+        code = main(["worker", str(request_read), str(answer_write), json.dumps(request["layers"])])
+    except SystemExit as exc:
+        if isinstance(exc.code, int) or exc.code is None:
+            code = exc.code or 0
+        else:
+            print(exc.code, file=sys.stderr)
+    except BaseException:
+        traceback.print_exc()
+    finally:
+        atexit._run_exitfuncs()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--zygote"]:
+        sys.exit(zygote(int(sys.argv[2])))
     sys.exit(main(sys.argv))
