@@ -22,6 +22,7 @@ fails the attempt as a timeout instead of being retried within the invoke phase.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import logging
@@ -117,6 +118,9 @@ class _Zygote:
         if not answer:
             raise OSError("the environments' template process ended")
         return dict(json.loads(answer))
+
+    def alive(self) -> bool:
+        return self._process.poll() is None
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
@@ -230,8 +234,7 @@ class ProcessExecutor:
         self._environments: dict[str, _Environment] = {}
         self._lock = threading.Lock()
         self._logs = CloudWatchLogWriter(endpoint.client("logs")) if write_logs else None
-        self._zygotes: list[_Zygote] = []  # at most one, started at the first cold start that can use it
-        self._finalizer = weakref.finalize(self, _kill_all, self._environments, self._zygotes)
+        self._finalizer = weakref.finalize(self, _kill_all, self._environments)
 
     def close(self) -> None:
         self._finalizer()
@@ -255,18 +258,11 @@ class ProcessExecutor:
         timeout: float,
     ) -> AttemptResult:
         with self._lock:
-            return self._run(function, version, invoked_arn, payload, request_id, timeout)
+            return self._attempt(function, version, invoked_arn, payload, request_id, timeout)
 
     # ------------------------------------------------------------------ one attempt
-    def _run(
-        self,
-        function: FunctionSpec,
-        version: str,
-        invoked_arn: str,
-        payload: bytes,
-        request_id: str,
-        timeout: float,
-    ) -> AttemptResult:
+    def _attempt(self, function: FunctionSpec, *call: Any) -> AttemptResult:
+        version, invoked_arn, payload, request_id, timeout = call
         invocation = InvocationLog(json_format=function.log_format == "JSON")
         key = _key(function, version)
         slot = f"{function.logical_id}:{version}"
@@ -354,13 +350,9 @@ class ProcessExecutor:
         template process when the function brings none of the preloaded libraries."""
         task_root = env["LAMBDA_TASK_ROOT"]
         if _ZYGOTE_PLATFORM and not _brings_preloaded(task_root, layers):
-            if not self._zygotes:
-                self._zygotes.append(_Zygote())
             output_read, output_write = os.pipe()
             try:
-                forked = self._zygotes[0].spawn(
-                    env, task_root, layers, [request_read, answer_write, output_write]
-                )
+                forked = _zygote().spawn(env, task_root, layers, [request_read, answer_write, output_write])
             finally:
                 os.close(output_write)
             return forked, output_read
@@ -579,13 +571,31 @@ def _process_essentials() -> dict[str, str]:
     }
 
 
-def _kill_all(environments: dict[str, _Environment], zygotes: list[_Zygote]) -> None:
+def _kill_all(environments: dict[str, _Environment]) -> None:
     for environment in environments.values():
         environment.kill()
     environments.clear()
-    for zygote in zygotes:
-        zygote.close()
-    zygotes.clear()
+
+
+_zygotes: list[_Zygote] = []  # one template process for the whole run, started when first needed
+_zygote_lock = threading.Lock()
+
+
+def _zygote() -> _Zygote:
+    with _zygote_lock:
+        if _zygotes and not _zygotes[0].alive():
+            _zygotes.pop().close()
+        if not _zygotes:
+            _zygotes.append(_Zygote())
+            if len(_zygotes) == 1:
+                atexit.register(_close_zygote)
+        return _zygotes[0]
+
+
+def _close_zygote() -> None:
+    with _zygote_lock:
+        while _zygotes:
+            _zygotes.pop().close()
 
 
 def _dumps(value: Any) -> bytes:

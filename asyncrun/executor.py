@@ -43,6 +43,7 @@ from asyncrun.responses import (
     response_too_large_error,
 )
 from asyncrun.stack import FunctionSpec
+from asyncrun.worker import InitFailure
 
 _THIS_FILE = os.path.abspath(__file__)
 # Never treated as a function's own, even when its CodeUri is a folder holding them
@@ -131,14 +132,6 @@ def _module_locations(module: ModuleType) -> list[str]:
         with contextlib.suppress(TypeError):  # an odd loader's path object
             locations.extend(os.path.abspath(p) + os.sep for p in search)
     return locations
-
-
-class _InitError(Exception):
-    """The module could not be loaded, or has no such handler."""
-
-    def __init__(self, error: dict[str, Any]) -> None:
-        super().__init__(error["errorMessage"])
-        self.error = error
 
 
 def lambda_environment(
@@ -286,7 +279,7 @@ class ThreadExecutor:
             if sandbox.handler is None:
                 sandbox.handler = self._load(sandbox, request_id)
             outcome["result"] = sandbox.handler(event, context)
-        except _InitError as exc:
+        except InitFailure as exc:
             outcome["error"] = exc.error
             outcome["reset"] = True
         except SystemExit as exc:
@@ -307,7 +300,7 @@ class ThreadExecutor:
         module_path, _, attribute = function.handler.rpartition(".")
         file = function.code_dir / (module_path.replace(".", "/") + ".py")
         if not file.is_file():
-            raise _InitError(
+            raise InitFailure(
                 function_error_payload(
                     message=f"Unable to import module '{module_path}': No module named '{module_path}'",
                     error_type="Runtime.ImportModuleError",
@@ -324,7 +317,7 @@ class ThreadExecutor:
             spec.loader.exec_module(module)
         except ImportError as exc:
             sys.modules.pop(sandbox.module_name, None)
-            raise _InitError(
+            raise InitFailure(
                 function_error_payload(
                     message=f"Unable to import module '{module_path}': {exc}",
                     error_type="Runtime.ImportModuleError",
@@ -334,10 +327,10 @@ class ThreadExecutor:
             ) from None
         except Exception as exc:
             sys.modules.pop(sandbox.module_name, None)
-            raise _InitError(_exception_payload(exc, request_id)) from None
+            raise InitFailure(_exception_payload(exc, request_id)) from None
         handler = getattr(module, attribute, None)
         if not callable(handler):
-            raise _InitError(
+            raise InitFailure(
                 function_error_payload(
                     message=f"Handler '{attribute}' missing on module '{module_path}'",
                     error_type="Runtime.HandlerNotFound",

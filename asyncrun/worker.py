@@ -211,11 +211,11 @@ def load_handler(handler: str) -> Any:
     try:
         module_name, attribute = handler.rsplit(".", 1)
     except ValueError as exc:
-        raise _InitFailure(
+        raise InitFailure(
             error_object(f"Bad handler '{handler}': {exc}", "Runtime.MalformedHandlerName", "", [])
         ) from None
     if module_name.split(".")[0] in sys.builtin_module_names:
-        raise _InitFailure(
+        raise InitFailure(
             error_object(
                 f"Cannot use built-in module {module_name} as a handler module",
                 "Runtime.BuiltInModuleConflict",
@@ -226,25 +226,25 @@ def load_handler(handler: str) -> Any:
     try:
         module = importlib.import_module(module_name.replace("/", "."))
     except ImportError as exc:
-        raise _InitFailure(
+        raise InitFailure(
             error_object(
                 f"Unable to import module '{module_name}': {exc}", "Runtime.ImportModuleError", "", []
             )
         ) from None
     except SyntaxError as exc:
         trace = [f'  File "{exc.filename}" Line {exc.lineno}\n    {exc.text}']
-        raise _InitFailure(
+        raise InitFailure(
             error_object(
                 f"Syntax error in module '{module_name}': {exc}", "Runtime.UserCodeSyntaxError", "", trace
             )
         ) from None
     except Exception as exc:
-        raise _InitFailure(
+        raise InitFailure(
             error_object(str(exc), type(exc).__name__, "", _user_frames(exc.__traceback__))
         ) from None
     function = getattr(module, attribute, None)
     if function is None:
-        raise _InitFailure(
+        raise InitFailure(
             error_object(
                 f"Handler '{attribute}' missing on module '{module_name}'", "Runtime.HandlerNotFound", "", []
             )
@@ -252,7 +252,9 @@ def load_handler(handler: str) -> Any:
     return function
 
 
-class _InitFailure(Exception):
+class InitFailure(Exception):
+    """The handler's module could not be loaded, or has no such handler: the runtime's error object."""
+
     def __init__(self, error: dict[str, Any]) -> None:
         super().__init__(error["errorMessage"])
         self.error = error
@@ -301,7 +303,7 @@ def main(argv: list[str]) -> int:
     _setup_logging(json_format, os.environ.get("AWS_LAMBDA_LOG_LEVEL", ""))
     try:
         handler = load_handler(os.environ["_HANDLER"])
-    except _InitFailure as failure:
+    except InitFailure as failure:
         log_error(failure.error, json_format)
         sys.stdout.flush()
         write_frame(control_out, {"type": "init", "ok": False, "error": failure.error})

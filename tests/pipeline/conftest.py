@@ -298,7 +298,7 @@ StartPipeline = Callable[..., Pipeline]
 
 
 @pytest.fixture
-def start_pipeline(_backend: _Backend) -> StartPipeline:
+def start_pipeline(_backend: _Backend) -> Iterator[StartPipeline]:
     """`start_pipeline(faults=..., parameter_overrides=...)`: the stack, clean, with a new
     engine (its functions start cold) on a virtual clock starting at START."""
 
@@ -308,9 +308,13 @@ def start_pipeline(_backend: _Backend) -> StartPipeline:
         stack = _backend.stack(parameter_overrides or {})
         _backend.clean(stack)
         engine = Engine(stack, _backend.endpoint, clock=VirtualClock(START.timestamp()), faults=faults)
+        engines.append(engine)
         return Pipeline(stack, parts_of(stack), _backend.endpoint, engine)
 
-    return start
+    engines: list[Engine] = []
+    yield start
+    for engine in engines:  # each test starts with cold execution environments
+        getattr(engine.executor, "close", lambda: None)()
 
 
 @pytest.fixture
