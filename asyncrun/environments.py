@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Protocol
 
-from asyncrun.endpoint import Endpoint
+from asyncrun.endpoint import DEFAULT_ACCOUNT_ID, Endpoint
 from asyncrun.executor import (
     AttemptResult,
     checked_response_size,
@@ -48,7 +48,7 @@ from asyncrun.executor import (
     layer_python_root,
     log_group_of,
 )
-from asyncrun.logs import CloudWatchLogWriter, InvocationLog, Report, log_stream_name
+from asyncrun.logs import CloudWatchLogWriter, InvocationLog, Report, embedded_logs_backend, log_stream_name
 from asyncrun.records import timeout_error_payload
 from asyncrun.stack import FunctionSpec
 from asyncrun.worker import PRELOADED, read_frame, write_frame
@@ -167,8 +167,12 @@ class _Environment:
     init_ms: float | None = None  # reported once, by the first invocation after init
     pending_output: bytearray = field(default_factory=bytearray)
     peak_rss_mb: int = 0
+    closed: bool = False
 
     def kill(self) -> None:
+        if self.closed:  # its descriptors' numbers may belong to other files by now
+            return
+        self.closed = True
         with contextlib.suppress(ProcessLookupError, OSError):
             self.process.kill()
         with contextlib.suppress(Exception):
@@ -233,7 +237,10 @@ class ProcessExecutor:
         self._region = region or endpoint.region
         self._environments: dict[str, _Environment] = {}
         self._lock = threading.Lock()
-        self._logs = CloudWatchLogWriter(endpoint.client("logs")) if write_logs else None
+        self._logs: CloudWatchLogWriter | None = None
+        if write_logs:
+            backend = embedded_logs_backend(DEFAULT_ACCOUNT_ID, self._region) if endpoint.embedded else None
+            self._logs = CloudWatchLogWriter(endpoint.client("logs"), embedded_backend=backend)
         self._finalizer = weakref.finalize(self, _kill_all, self._environments)
 
     def close(self) -> None:
