@@ -6,15 +6,16 @@ Functions run in their own processes (`asyncrun.environments`), which cannot rea
 in-process moto: for them the embedded endpoint also serves moto's own WSGI
 application on a loopback port (`loopback_url`), started at first use. moto's
 backends are process-global, so the runner's in-process calls and the functions'
-HTTP calls see one state. The served application can be wrapped (`front`): that is
-where a Lambda API in front of moto goes, so that a function's own `lambda.invoke`
-reaches the engine (as `asyncrun serve` does on its port)."""
+HTTP calls see one state. The served application is wrapped (`front`) so that a
+function's own asynchronous `lambda.invoke` reaches the engine
+(`asyncrun.function_invokes`); a fuller Lambda API can take that place later."""
 
 from __future__ import annotations
 
 import functools
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from functools import cache
 from typing import TYPE_CHECKING, Any
@@ -48,6 +49,7 @@ class Endpoint:
         self._loopback: BaseWSGIServer | None = None
         self._loopback_lock = threading.Lock()
         self.front: Front | None = None  # wraps the loopback application; set before first use
+        self._invoke_target: Callable[[], Any] = lambda: None
 
     @property
     def embedded(self) -> bool:
@@ -131,6 +133,15 @@ class Endpoint:
             if self._loopback is None:
                 self._loopback = _serve_on_loopback(self._application())
             return f"http://127.0.0.1:{self._loopback.server_port}"
+
+    def route_function_invokes(self, engine: Any) -> None:
+        """Send the functions' asynchronous `lambda.invoke` calls to `engine` (the latest
+        engine on this endpoint) instead of moto."""
+        from asyncrun.function_invokes import FunctionInvokeFront
+
+        self._invoke_target = weakref.ref(engine)
+        if self.front is None:
+            self.front = lambda app: FunctionInvokeFront(app, lambda: self._invoke_target())
 
     def _application(self) -> WSGIApplication:
         app = moto_application()

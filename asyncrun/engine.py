@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import queue
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -163,6 +164,13 @@ class Engine:
         self._sender = DestinationSender(self.endpoint, self._deliver_to_lambda)
         self.s3 = S3Bridge(stack, self.endpoint, now=self.clock.now)
         self.s3.install()
+        # A function's own asynchronous lambda.invoke arrives on another thread (the
+        # loopback endpoint's), while an attempt runs: it waits here until the engine,
+        # which is not thread-safe, takes it into its queue.
+        self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._running: QueuedEvent | None = None
+        if self.endpoint.embedded:
+            self.endpoint.route_function_invokes(self)
 
     # ------------------------------------------------------------------ accepting
 
@@ -259,6 +267,36 @@ class Engine:
     def _push(self, due: float, event: QueuedEvent) -> None:
         heapq.heappush(self._queue, (due, next(self._sequence), event))
 
+    def invoke_async_from_function(
+        self, function: str, payload: bytes, *, qualifier: str | None = None
+    ) -> str:
+        """`Invoke` with `InvocationType=Event` made by a function's code, from the
+        loopback endpoint's thread: checked now (the caller gets the service's error),
+        queued when the engine next looks, one hop after the event that was running."""
+        spec, resolved, version, explicit = self._resolve(function, qualifier)
+        body = _payload_bytes(payload, ASYNC_PAYLOAD_LIMIT, asynchronous=True)
+        request_id = str(uuid.uuid4())
+        self._inbox.put((spec, resolved, version, explicit, body, request_id, self._running))
+        return request_id
+
+    def _take_function_invokes(self) -> None:
+        while True:
+            try:
+                spec, resolved, version, explicit, body, request_id, cause = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            self._accept(
+                spec,
+                resolved,
+                version,
+                explicit,
+                body,
+                request_id=request_id,
+                hops=cause.hops + 1 if cause is not None else 0,
+                chain_id=cause.chain_id if cause is not None else None,
+                source="invoke",
+            )
+
     # ------------------------------------------------------------------ synchronous
 
     def invoke_sync(
@@ -296,6 +334,7 @@ class Engine:
 
     def step(self) -> bool:
         """Do one unit of due work; False when nothing is due yet."""
+        self._take_function_invokes()
         self._drain_s3(hops=0, chain_id=None)
         if not self._queue or self._queue[0][0] > self.clock.now():
             return False
@@ -308,6 +347,7 @@ class Engine:
         waits, until the queue is empty (or `max_events` units were done)."""
         started = self.clock.now()
         processed = 0
+        self._take_function_invokes()
         self._drain_s3(hops=0, chain_id=None)
         while self._queue and (max_events is None or processed < max_events):
             due = self._queue[0][0]
@@ -322,6 +362,7 @@ class Engine:
         try:
             self._process_event(event)
         finally:
+            self._take_function_invokes()
             # Whatever the attempt or the deliveries wrote to notifying buckets is one hop on.
             self._drain_s3(hops=event.hops + 1, chain_id=event.chain_id)
 
@@ -412,14 +453,18 @@ class Engine:
             )
             result = AttemptResult(False, json.dumps(error).encode(), error, 0.0)
         else:
-            result = self.executor.run(
-                spec,
-                version=event.version,
-                invoked_arn=event.invoked_arn,
-                payload=event.payload,
-                request_id=event.request_id,
-                timeout=float(spec.timeout),
-            )
+            self._running = event
+            try:
+                result = self.executor.run(
+                    spec,
+                    version=event.version,
+                    invoked_arn=event.invoked_arn,
+                    payload=event.payload,
+                    request_id=event.request_id,
+                    timeout=float(spec.timeout),
+                )
+            finally:
+                self._running = None
             self.clock.elapsed(result.duration_ms / 1000)
         outcome: AttemptOutcome = "success" if result.ok else ("timeout" if result.timed_out else "error")
         if not result.ok:

@@ -211,3 +211,22 @@ def test_an_init_error_fails_the_attempt_and_the_next_one_starts_again(harness):
     logs = _attempt_logs(h, request_id)
     assert len(logs) == 2
     assert all("[ERROR] Runtime.ImportModuleError: Unable to import module 'broken'" in text for text in logs)
+
+
+def test_a_functions_own_asynchronous_invoke_reaches_the_engine(harness):
+    h = harness("environments")
+    if h.endpoint.url:
+        pytest.skip("functions reach asyncrun's engine only through the embedded endpoint")
+    # Given a function that invokes another one asynchronously with boto3
+    caller = h.engine.invoke_async(
+        "Isolated", {"action": "invoke", "target": h.name("Isolated"), "payload": {"action": "counter"}}
+    )
+    h.run()
+    # Then the call was accepted with 202, and the invoked event ran, one hop further on
+    records = {r["requestContext"]["requestId"]: r for r in h.bodies("SuccessQueue")}
+    answer = records[caller]["responsePayload"]
+    assert answer["status"] == 202
+    invoked = records[answer["request_id"]]
+    assert invoked["requestPayload"] == {"action": "counter"}
+    accepted = [e for e in h.engine.trace if e.kind == "accepted" and e.request_id == answer["request_id"]]
+    assert [(e.source, e.hops) for e in accepted] == [("invoke", 1)]

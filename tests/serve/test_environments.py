@@ -104,3 +104,15 @@ def test_an_over_memory_invocation_fails_as_out_of_memory(lam: Any) -> None:
 def test_environment_changes_stay_in_their_function(lam: Any) -> None:
     _invoke(lam, ISOLATED, {"action": "setenv"})
     assert _invoke(lam, "environments-neighbour", {"action": "getenv"})[1] == {"value": None}
+
+
+def test_a_functions_own_asynchronous_invoke_is_queued_by_serve(serve_environments: Serve, lam: Any) -> None:
+    # A function invokes another asynchronously; the invoked event fails and is routed
+    _, answer = _invoke(
+        lam, ISOLATED, {"action": "invoke", "target": ISOLATED, "payload": {"action": "exit"}}
+    )
+    assert answer["status"] == 202
+    serve_environments.drain()
+    [record] = serve_environments.receive("FailureQueue")
+    assert record["requestContext"]["requestId"] == answer["request_id"]
+    assert record["requestPayload"] == {"action": "exit"}

@@ -1,9 +1,10 @@
 """A function for the execution-environment rules (ASYNC_SEMANTICS §10), its behaviour
 chosen by the event: {"action": "late_write" | "decimal" | "big" | "print" | "setenv" |
-"getenv" | "exit" | "os_exit" | "segfault" | "hog" | "counter"}."""
+"getenv" | "exit" | "os_exit" | "segfault" | "hog" | "counter" | "invoke"}."""
 
 import ctypes
 import decimal
+import json
 import logging
 import os
 import sys
@@ -48,6 +49,14 @@ def lambda_handler(event, context):
         for at in range(0, len(hog), 4096):  # touched, so it is resident
             hog[at] = 1
         return {"held": len(hog)}
+    if action == "invoke":
+        # An asynchronous invoke of another function, as a handler makes it with boto3
+        answer = boto3.client("lambda").invoke(
+            FunctionName=event["target"],
+            InvocationType="Event",
+            Payload=json.dumps(event["payload"]).encode(),
+        )
+        return {"status": answer["StatusCode"], "request_id": answer["ResponseMetadata"]["RequestId"]}
     if action == "counter":
         _count += 1
         return {"count": _count}
