@@ -3,12 +3,14 @@
 across invocations, and thrown away after a timeout, an init error, a crash or an
 out-of-memory, so the next attempt is a cold start.
 
-Why `subprocess` running `python -m asyncrun.worker`, not `multiprocessing`: the
-worker must start from nothing but its own environment (spawn, never fork, or it
-would inherit the runner's modules, moto included, and its state), and
+Why a child process running `asyncrun.worker`, not `multiprocessing`: an environment
+must start from nothing but its own environment (never forked from the runner, or
+it would inherit the runner's modules, moto included, and their state), and
 `multiprocessing` would import the runner's `__main__` and pickle through its own
 pipes; a plain child process with two pipes of length-prefixed frames is smaller and
-shows exactly what the function gets.
+shows exactly what the function gets. On Linux the child is forked from a template
+process (`asyncrun.worker --zygote`), a clean interpreter that holds nothing but the
+runtime's preloaded libraries, so a cold start does not import them again.
 
 The runner waits for an attempt in one loop (no threads): it reads the function's
 output as it comes, polls the process's resident memory against `MemorySize`, and
@@ -280,7 +282,7 @@ class ProcessExecutor:
         if environment is None:
             log_stream = log_stream_name(version)
             try:
-                environment = self._start(function, version, key, log_stream, invocation)
+                environment = self._start(function, version, key, log_stream, invocation, request_id)
             except _InitFailed as failure:
                 return self._init_failed(function, version, log_stream, invocation, request_id, failure)
             self._environments[slot] = environment
@@ -301,7 +303,11 @@ class ProcessExecutor:
         key: tuple[Any, ...],
         log_stream: str,
         invocation: InvocationLog,
+        request_id: str,
     ) -> _Environment:
+        """Start an environment and run its init phase. A crash there is reported with the
+        invocation's request id, as Lambda's init retried within the invoke phase would
+        (**unverified**: the exact response of an invoke whose init exits)."""
         env = lambda_environment(
             function,
             version,
@@ -333,16 +339,10 @@ class ProcessExecutor:
         environment.init_ms = (time.monotonic() - started) * 1000
         invocation.add_output(environment.take_output())
         if answer is None or answer[0] is None:
-            error = _exit_error("", environment, answer[1]) if answer is not None else {}
+            error = _exit_error(request_id, environment, answer[1]) if answer is not None else {}
             environment.kill()
             invocation.add_output(environment.take_output())
-            if answer is None:
-                error = {
-                    "errorType": "Sandbox.Timedout",
-                    "errorMessage": f"Init phase took longer than {INIT_TIMEOUT:.0f} seconds",
-                }
-                raise _InitFailed(error, timed_out=True)
-            raise _InitFailed(error)
+            raise _InitFailed(error, timed_out=answer is None)
         header = answer[0][0]
         if not header.get("ok"):
             environment.kill()
@@ -398,7 +398,7 @@ class ProcessExecutor:
         attempt starts a fresh one. The error object is the runtime's: an init error
         belongs to no request (its `requestId` is empty)."""
         error = failure.error
-        if failure.timed_out:
+        if failure.timed_out:  # over INIT_TIMEOUT: reported as the function's timeout (see the docstring)
             error = timeout_error_payload(request_id, float(function.timeout))
         invocation.start(request_id, version)
         report = Report(request_id, 0.0, function.memory_size, 0, None, "error", error.get("errorType"))

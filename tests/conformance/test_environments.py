@@ -230,3 +230,13 @@ def test_a_functions_own_asynchronous_invoke_reaches_the_engine(harness):
     assert invoked["requestPayload"] == {"action": "counter"}
     accepted = [e for e in h.engine.trace if e.kind == "accepted" and e.request_id == answer["request_id"]]
     assert [(e.source, e.hops) for e in accepted] == [("invoke", 1)]
+
+
+def test_a_process_that_exits_during_init_fails_the_attempt_with_the_exit_error(harness):
+    h = harness("environments")
+    result, error = _sync(h, "ExitsAtInit", {})
+    assert result.function_error == "Unhandled"
+    assert error == {
+        "errorType": "Runtime.ExitError",
+        "errorMessage": f"RequestId: {result.request_id} Error: Runtime exited with error: exit status 2",
+    }
