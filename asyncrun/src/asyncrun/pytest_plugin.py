@@ -340,13 +340,16 @@ def asyncrun_stack(
 ) -> Iterator[StackFactory]:
     """`asyncrun_stack(template_path, parameter_overrides=None, *, stack_name=None,
     region=None, config_env="default", faults=(), seed=None, clock_start=None,
-    endpoint_url=None)`: the template provisioned into the test's embedded moto, with an
+    endpoint_url=None, executor="process")`: the template provisioned into the test's embedded moto, with an
     engine whose virtual clock starts at `clock_start` (a datetime or epoch seconds; now
     by default). `faults` are `Fault`s or `--fault` texts; `seed` fixes their draws.
     Several stacks in one test share its moto. With `endpoint_url` (a moto server,
     LocalStack) the stack goes there instead, and what it holds outlives the test. The
-    process environment is restored after the test."""
-    from asyncrun.runtimes import default_executor
+    functions run in execution environments of their own (OS processes that reach the
+    embedded moto on loopback, closed after the test); `executor="thread"` runs them in
+    the test's process instead, opening no socket but isolating nothing. The process
+    environment is restored after the test."""
+    from asyncrun.runtimes import local_executor
     from asyncrun.service.clock import VirtualClock
     from asyncrun.service.engine import Engine
     from asyncrun.service.faults import Fault
@@ -369,6 +372,7 @@ def asyncrun_stack(
         seed: int | None = None,
         clock_start: datetime | float | None = None,
         endpoint_url: str | None = None,
+        executor: str = "process",
     ) -> AsyncrunStack:
         stack = _asyncrun_templates.load(
             Path(template_path), parameter_overrides or {}, stack_name, region, config_env
@@ -385,7 +389,7 @@ def asyncrun_stack(
             clock=VirtualClock(start),
             faults=[Fault.parse(f) if isinstance(f, str) else f for f in faults],
             seed=seed,
-            executor=default_executor(stack, endpoint),
+            executor=local_executor(executor, stack, endpoint),
         )
         driven = AsyncrunStack(stack, endpoint, engine)
         stacks.append(driven)
@@ -394,6 +398,8 @@ def asyncrun_stack(
     try:
         yield make
     finally:
+        for driven in stacks:  # the next test starts with cold execution environments
+            getattr(driven.engine.executor, "close", lambda: None)()
         # The last one started stops the mock: moto keeps one state for nested mocks.
         for endpoint in reversed(list(endpoints.values())):
             endpoint.stop()

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pytest_socket import disable_socket
 
 from asyncrun.pytest_plugin import AsyncrunStack, StackFactory
 from asyncrun.service.destinations import Delivery
@@ -36,6 +35,7 @@ from asyncrun.stack.model import (
     TopicSpec,
 )
 from tests.support.contract import watch
+from tests.support.sockets import loopback_only
 from tests.support.template import TEMPLATE_PATH
 
 # The X-Ray SDK (under the functions' Tracer) opens its UDP emitter's socket when it is
@@ -50,8 +50,8 @@ START = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    # Embedded moto needs no socket: this proves nothing leaves the process.
-    disable_socket(allow_unix_socket=True)
+    # Embedded moto: the functions reach it on loopback; nothing leaves the machine.
+    loopback_only()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -19,16 +19,19 @@ from typing import Any
 
 import pytest
 
-from asyncrun.runtimes import default_executor
 from asyncrun.runtimes.containers import MotoContainer, SamLocalExecutor, engine_problem
+from asyncrun.runtimes.environments import ProcessExecutor
+from asyncrun.runtimes.inprocess import ThreadExecutor
 from asyncrun.service.clock import Clock
 from asyncrun.service.engine import Engine
+from asyncrun.service.executor import Executor
 from asyncrun.service.faults import Fault
 from asyncrun.stack.endpoint import ClientCache, Endpoint
 from asyncrun.stack.model import FunctionSpec, Stack
 from asyncrun.stack.provision import provision
 from asyncrun.stack.template import load_stack
 from tests.support.contract import watch
+from tests.support.sockets import loopback_only
 
 TEMPLATES = Path(__file__).parent / "templates"
 STACK_NAME = "conf"
@@ -133,6 +136,7 @@ class _Backends:
         # sam-local: one start-lambda per template, started at its first use
         self.moto: MotoContainer | None = None
         self.executors: dict[str, SamLocalExecutor] = {}
+        self.processes: ProcessExecutor | None = None
 
     def use(self, kind: str, server_url: Callable[[], str], moto: Callable[[], MotoContainer]) -> Endpoint:
         if kind != self.kind or self.endpoint is None:
@@ -181,10 +185,15 @@ class _Backends:
                 entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(batch)]
                 sqs.delete_message_batch(QueueUrl=url, Entries=entries)
 
-    def executor(self, template: str) -> SamLocalExecutor | None:
-        """The template's start-lambda on the sam-local backend; None otherwise."""
+    def executor(self, template: str) -> SamLocalExecutor | ProcessExecutor:
+        """The template's start-lambda on the sam-local backend; otherwise the backend's
+        execution environments, shared by its tests as warm containers are (an
+        environment is made again when its function's definition differs)."""
         if self.kind != "sam-local":
-            return None
+            assert self.endpoint is not None
+            if self.processes is None:
+                self.processes = ProcessExecutor(self.endpoint, region=REGION)
+            return self.processes
         assert self.moto is not None
         if template not in self.executors:
             moto = self.moto
@@ -197,6 +206,9 @@ class _Backends:
     def close(self) -> None:
         for executor in self.executors.values():
             executor.close()
+        if self.processes is not None:
+            self.processes.close()
+            self.processes = None
         if self.endpoint is not None:
             self.endpoint.stop()
         self.endpoint, self.kind, self.provisioned, self.moto, self.executors = None, None, {}, None, {}
@@ -213,7 +225,7 @@ def _backends() -> Iterator[_Backends]:
 def backend(request: pytest.FixtureRequest, _backends: _Backends) -> _Backends:
     """Parametrized by `pytest_generate_tests`: embedded, server, sam-local."""
     if request.param == "embedded":
-        request.getfixturevalue("socket_disabled")
+        loopback_only()  # the functions' processes reach the embedded moto on loopback
     else:
         request.getfixturevalue("socket_enabled")
     _backends.use(
@@ -235,7 +247,7 @@ class Harness:
     stack: Stack
     endpoint: Endpoint
     engine: Engine
-    executor: str  # "in-process" or "sam-local"
+    executor: str  # "process", "thread" or "sam-local"
 
     def function(self, logical_id: str) -> FunctionSpec:
         return self.stack.functions[logical_id]
@@ -293,17 +305,17 @@ def harness(backend: _Backends) -> Callable[..., Harness]:
         clock: Clock | None = None,
         seed: int | None = None,
         edit: Callable[[Stack], None] | None = None,
+        executor: Executor | None = None,
     ) -> Harness:
         stack = backend.stack(template)
         if edit is not None:
             edit(stack)
         assert backend.endpoint is not None
-        executor = backend.executor(template)
-        kind = "in-process" if executor is None else "sam-local"
-        executor = executor or default_executor(stack, backend.endpoint)
+        executor = executor or backend.executor(template)
         engine = watch(
             Engine(stack, backend.endpoint, faults=faults, clock=clock, seed=seed, executor=executor)
         )
+        kind = {SamLocalExecutor: "sam-local", ThreadExecutor: "thread"}.get(type(executor), "process")
         return Harness(stack, backend.endpoint, engine, kind)
 
     return make

@@ -43,7 +43,10 @@ def test_payload_one_byte_over_the_limit_is_refused_with_413_and_nothing_queued(
         h.engine.invoke_async("Worker", _payload_of_size(ASYNC_PAYLOAD_LIMIT + 1))
     assert refused.value.status == 413
     assert refused.value.code == "RequestEntityTooLargeException"
-    assert str(refused.value) == "Request must be smaller than 1048576 bytes for the InvokeFunction operation"
+    # The same words as the Lambda API's answer to an Event invoke (tests/serve)
+    assert str(refused.value) == (
+        "1048577 byte payload is too large for the Event invocation type (limit 1048576 bytes)"
+    )
     assert h.engine.pending == 0
     assert h.metric("Worker", ASYNC_EVENTS_RECEIVED) == 0
 

@@ -1,7 +1,8 @@
-"""The executors: each function in its own execution environment (an in-process
-sandbox, or a Lambda runtime container), with Lambda's environment and context, warm
-between calls. The containers of the sam-local executor are shared by the whole
-session, so state counts are compared with the first call's, not with 1."""
+"""The executors: each function in its own execution environment (a process of its
+own, or a Lambda runtime container), with Lambda's environment and context, warm
+between calls; and the thread executor's sandbox, which keeps a function's modules
+apart from the runner's. Environments are shared by the whole session, so state
+counts are compared with the first call's, not with 1."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import sys
 import pytest
 
 from asyncrun.errors import TooManyRequestsError
-from asyncrun.runtimes.inprocess import layer_python_root
+from asyncrun.runtimes.inprocess import ThreadExecutor, layer_python_root
 
 
 def _sync(h, function, payload, **kwargs):
@@ -43,8 +44,8 @@ def test_a_timeout_or_a_crash_starts_a_new_environment(harness, function, failur
 
 
 @pytest.mark.in_process_only("inspects this process's modules and environment")
-def test_function_modules_do_not_leak_into_the_runner(harness):
-    h = harness("core")
+def test_the_thread_executors_function_modules_do_not_leak_into_the_runner(harness, endpoint):
+    h = harness("core", executor=ThreadExecutor(endpoint))
     before = set(sys.modules)
     _sync(h, "Worker", {"action": "counter"})
     assert "counterlib" not in sys.modules
@@ -121,9 +122,9 @@ def test_a_layer_with_a_python_folder_uses_it(tmp_path):
 
 
 @pytest.mark.in_process_only("inspects this process's modules")
-def test_the_runners_own_import_of_a_layer_module_is_neither_used_nor_lost(harness, monkeypatch):
+def test_the_runners_own_import_of_a_layer_module_is_neither_used_nor_lost(harness, endpoint, monkeypatch):
     # Given the test process has imported the layer's module itself and bumped it
-    h = harness("core")
+    h = harness("core", executor=ThreadExecutor(endpoint))
     monkeypatch.syspath_prepend(str(layer_python_root(h.function("Worker").layer_dirs[0])))
     assert "counterlib" not in sys.modules
     try:

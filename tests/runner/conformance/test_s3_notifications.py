@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from urllib.parse import unquote_plus
 
 import pytest
 
+from asyncrun.service.clock import VirtualClock
 from asyncrun.service.faults import Fault
 from asyncrun.service.metrics import INVOCATIONS
 from asyncrun.service.s3events import S3Bridge
@@ -354,3 +356,15 @@ def test_an_endpoint_that_leaves_the_version_out_costs_one_head_object_on_the_ke
         ("ListObjectVersions", "incoming/twice.csv"),
         ("HeadObject", "incoming/twice.csv"),
     ]
+
+
+def test_event_time_is_the_engines_clock(harness):
+    # Given a virtual clock far from the wall clock
+    start = datetime(2030, 1, 2, 3, 4, 5, 678_000, tzinfo=UTC).timestamp()
+    h = harness("s3", clock=VirtualClock(start))
+    h.endpoint.client("s3").put_object(Bucket=h.stack.buckets["Uploads"].name, Key=KEY, Body=b"a\n")
+    h.run()
+    # Then the notification is dated by it, as the invocation record is
+    [record] = h.bodies("SuccessQueue")
+    assert record["requestPayload"]["Records"][0]["eventTime"] == "2030-01-02T03:04:05.678Z"
+    assert record["timestamp"] >= "2030-01-02T03:04:05.678Z"

@@ -10,11 +10,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from pytest_socket import disable_socket
 
 from asyncrun.stack.endpoint import Endpoint
 from asyncrun.stack.model import Stack
 from asyncrun.stack.template import load_stack
+from tests.support.sockets import loopback_only
 
 # The X-Ray SDK (under the project's Tracer) opens its UDP emitter's socket when it is
 # first imported: that happens here, before sockets are disabled, and the functions
@@ -28,7 +28,7 @@ REGION = "us-east-1"
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    disable_socket(allow_unix_socket=True)
+    loopback_only()
 
 
 @pytest.fixture(autouse=True)

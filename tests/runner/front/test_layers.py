@@ -98,8 +98,8 @@ def test_only_the_command_line_and_main_import_the_command_line() -> None:
     importers = sorted(
         module
         for module in MODULES
-        if any(name.startswith("asyncrun.cli") for name in _imports(module))
-        and not module.startswith("asyncrun.cli")
+        if any(name.startswith("asyncrun.cli.main") for name in _imports(module))
+        and not module.startswith("asyncrun.cli.main")
         and module != "asyncrun.__main__"
     )
     assert importers == []

@@ -212,7 +212,10 @@ ECHO = str(Path(__file__).parent / "templates" / "echo.yaml")
             ["--executor", "sam-local", "--function-endpoint-url", "http://moto:5000", "invoke", "Echo"],
             "--function-endpoint-url needs --endpoint-url",
         ),
-        (["serve", "--executor", "sam-local"], "serve runs the functions in this process"),
+        (
+            ["serve", "--executor", "sam-local"],
+            "serve runs the functions in execution environments of its own",
+        ),
     ],
     ids=["loopback-endpoint", "function-endpoint-alone", "serve"],
 )

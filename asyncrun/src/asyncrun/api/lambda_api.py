@@ -39,6 +39,7 @@ from asyncrun.service.limits import (
     event_too_large,
     request_too_large,
 )
+from asyncrun.service.logs import tail
 from asyncrun.stack.model import LATEST, FunctionSpec, InvokeConfig, Stack
 from asyncrun.stack.resolve import ResolvedFunction, parse_reference, resolve_function
 
@@ -251,9 +252,7 @@ class LambdaApi:
         if result.function_error:
             headers["X-Amz-Function-Error"] = result.function_error
         if (request.headers.get("X-Amz-Log-Type") or "None") == "Tail":
-            # The service returns the last 4 KB of the log, base64-encoded.
-            logs: str = getattr(result, "logs", None) or ""
-            headers["X-Amz-Log-Result"] = b64encode(logs.encode()[-4096:]).decode()
+            headers["X-Amz-Log-Result"] = tail(result.logs)
         return ApiResponse(result.status_code, result.payload, headers)
 
     # ------------------------------------------------------------------ event invoke config

@@ -134,9 +134,9 @@ class EmbeddedMoto:
     long-polling ReceiveMessage must not stop the queue from delivering meanwhile."""
 
     def __init__(self) -> None:
-        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from asyncrun.stack.endpoint import moto_application
 
-        self._app = DomainDispatcherApplication(create_backend_app)
+        self._app = moto_application()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         return self._app(environ, start_response)
@@ -399,10 +399,11 @@ class Server:
         faults: Sequence[Any] = (),
         seed: int | None = None,
         listeners: Sequence[Callable[[TraceEvent], None]] = (),
+        executor: str = "process",
     ) -> None:
         from werkzeug.serving import make_server
 
-        from asyncrun.runtimes import default_executor
+        from asyncrun.runtimes import local_executor
         from asyncrun.service.clock import RealClock
         from asyncrun.service.engine import Engine
         from asyncrun.stack.endpoint import Endpoint
@@ -420,6 +421,7 @@ class Server:
         self.clock: Clock = SkippableClock() if virtual_clock else RealClock()
         self.endpoint = Endpoint(endpoint_url, stack.region).start()
         provision(stack, self.endpoint)
+        self.executor = local_executor(executor, stack, self.endpoint)
         self.engine = Engine(
             stack,
             self.endpoint,
@@ -427,7 +429,7 @@ class Server:
             faults=faults,
             seed=seed,
             listeners=listeners,
-            executor=default_executor(stack, self.endpoint),
+            executor=self.executor,
         )
         self.runner = QueueRunner(self.engine, self.lock, self.clock)
         backend: WSGIApplication = ForwardingBackend(endpoint_url) if endpoint_url else EmbeddedMoto()

@@ -90,6 +90,9 @@ def encode_trace(
 
 def _page_fields(event: TraceEvent) -> dict[str, Any]:
     fields = event.model_dump(mode="json")
+    # An attempt's log stays out of the page: START/END/REPORT alone would double the
+    # page of a large run; it is in CloudWatch Logs, `-v` and the --json report.
+    fields.pop("logs", None)
     body = fields.get("body")
     if isinstance(body, str) and len(body) > BODY_LIMIT:
         fields["body"] = body[:BODY_LIMIT]

@@ -18,7 +18,9 @@ PROG = "asyncrun"
 EXIT_OK = 0
 EXIT_ERROR = 2
 _LIST_OPTIONS = ("faults", "parameter_overrides")
-EXECUTORS = ("in-process", "sam-local")
+# process: an OS process per execution environment (the default); thread: handlers in
+# this process, for a debugger, not isolated; sam-local: Lambda runtime containers.
+EXECUTORS = ("process", "thread", "sam-local")
 
 
 def common_options(*, suppress: bool) -> argparse.ArgumentParser:
@@ -88,10 +90,12 @@ def common_options(*, suppress: bool) -> argparse.ArgumentParser:
     group.add_argument(
         "--executor",
         choices=EXECUTORS,
-        default=default("in-process"),
-        help="where the functions run: in this process (default), or in Lambda runtime containers "
-        "through `sam local start-lambda` (needs a container engine; without --endpoint-url a moto "
-        "container is started for the run)",
+        default=default("process"),
+        help="where the functions run: `process`, an OS process per execution environment (default); "
+        "`thread`, a thread of this process, to step through a handler in a debugger (not isolated: "
+        "shared interpreter and libraries, timeouts cannot stop it, no logs kept); or `sam-local`, "
+        "Lambda runtime containers through `sam local start-lambda` (needs a container engine; without "
+        "--endpoint-url a moto container is started for the run)",
     )
     group.add_argument(
         "--function-endpoint-url",

@@ -219,6 +219,7 @@ def json_report(outcome: RunOutcome) -> dict[str, Any]:
             "duration_ms": round(event.duration_ms, 3),
             "error_type": event.error_type,
             "error_message": event.error_message,
+            "logs": event.logs,
         }
         for event in outcome.trace
         if isinstance(event, AttemptFinished)

@@ -51,17 +51,17 @@ def run_serve(args: argparse.Namespace) -> int:
     (Ctrl-C or SIGTERM). The functions' own output goes to stderr with -v, else nowhere."""
     from asyncrun.service.trace_text import LiveTrace
 
-    if getattr(args, "executor", "in-process") != "in-process":
+    if getattr(args, "executor", "process") == "sam-local":
         raise CommandError(
-            "serve runs the functions in this process; --executor sam-local works with "
-            "upload, invoke, redrive and demo"
+            "serve runs the functions in execution environments of its own (--executor process or "
+            "thread); --executor sam-local works with upload, invoke, redrive and demo"
         )
     if getattr(args, "html", None):
         raise CommandError(f"--html is for runs; serve draws the timeline live at {ADMIN_PREFIX}")
     stack = load(args)
     faults = parse_faults(args.faults)
     out = sys.stdout
-    listeners = [] if args.quiet else [LiveTrace(stack, out)]
+    listeners = [] if args.quiet else [LiveTrace(stack, out, function_logs=bool(args.verbose))]
     # A port in use: werkzeug says so and exits with status 1.
     server = Server(
         stack,
@@ -72,6 +72,7 @@ def run_serve(args: argparse.Namespace) -> int:
         faults=faults,
         seed=args.seed,
         listeners=listeners,
+        executor=getattr(args, "executor", "process"),
     )
     signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
     clock = f"virtual ({ADMIN_PREFIX}advance, {ADMIN_PREFIX}drain)" if args.virtual_clock else "real"
@@ -92,6 +93,9 @@ def run_serve(args: argparse.Namespace) -> int:
             quiet.enter_context(contextlib.redirect_stdout(sys.stderr))
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
+    close = getattr(server.executor, "close", None)
+    if close is not None:
+        close()
     print("asyncrun serve: stopped", file=out, flush=True)
     # Nothing is left to save, and tearing down moto's backends at interpreter exit
     # takes seconds: leave at once.

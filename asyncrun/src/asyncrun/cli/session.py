@@ -19,6 +19,7 @@ from asyncrun.errors import CommandError
 if TYPE_CHECKING:
     from asyncrun.runtimes.containers import SamLocalExecutor
     from asyncrun.service.engine import Engine
+    from asyncrun.service.executor import Executor
     from asyncrun.service.faults import Fault
     from asyncrun.service.trace_text import LiveTrace
     from asyncrun.stack.endpoint import Endpoint
@@ -59,7 +60,7 @@ def open_run(
     """Loads, provisions and builds the engine; the functions' own output (their logs)
     goes to stderr with -v and nowhere otherwise, so the trace stays readable and
     --json output stays parseable."""
-    from asyncrun.runtimes import default_executor
+    from asyncrun.runtimes import local_executor
     from asyncrun.service.clock import RealClock, VirtualClock
     from asyncrun.service.engine import Engine
     from asyncrun.service.trace_text import LiveTrace
@@ -80,9 +81,12 @@ def open_run(
         endpoint.start()
         cleanup.callback(endpoint.stop)
         provision(stack, endpoint)
-        live = LiveTrace(stack, report_stream)
+        live = LiveTrace(stack, report_stream, function_logs=bool(args.verbose))
         clock = RealClock() if args.realtime else VirtualClock()
-        executor = _start_sam_local(args, stack, *urls, cleanup, live) if urls else None
+        executor: Executor | None = _start_sam_local(args, stack, *urls, cleanup, live) if urls else None
+        if executor is None:
+            executor = local_executor(args.executor, stack, endpoint)
+            cleanup.callback(getattr(executor, "close", lambda: None))
         engine = Engine(
             stack,
             endpoint,
@@ -90,7 +94,7 @@ def open_run(
             faults=all_faults,
             listeners=[live],
             seed=args.seed,
-            executor=executor or default_executor(stack, endpoint),
+            executor=executor,
         )
         sink: TextIO = sys.stderr if args.verbose else cleanup.enter_context(open(os.devnull, "w"))
         cleanup.enter_context(contextlib.redirect_stdout(sink))

@@ -1,6 +1,13 @@
 """Where a function's code runs for one attempt: the implementations of the service's
-`Executor` protocol (`asyncrun.service.executor`), and the Lambda context they hand
-to handlers."""
+`Executor` protocol (`asyncrun.service.executor`) and what they share.
+
+- `environments`: an OS process per execution environment, as Lambda runs them (the
+  default); `worker` is the program each such process runs; `responses`, the Python
+  runtime's marshalling of a handler's answer.
+- `inprocess`: handlers in a thread of this process, for stepping through one in a
+  debugger; nothing is isolated.
+- `samlocal`, `containers`: Lambda runtime containers through `sam local start-lambda`.
+- `context`: the Lambda context handed to handlers."""
 
 from __future__ import annotations
 
@@ -11,9 +18,23 @@ if TYPE_CHECKING:
     from asyncrun.stack.endpoint import Endpoint
     from asyncrun.stack.model import Stack
 
+# process: an OS process per execution environment (the default); thread: handlers in
+# this process, for a debugger, not isolated. (sam-local is started by the command line.)
+LOCAL_EXECUTORS = ("process", "thread")
+
+
+def local_executor(kind: str, stack: Stack, endpoint: Endpoint) -> Executor:
+    """The executor `--executor process` or `--executor thread` names. A process
+    executor holds worker processes: `close()` it when the run ends."""
+    if kind == "thread":
+        from asyncrun.runtimes.inprocess import ThreadExecutor
+
+        return ThreadExecutor(endpoint, region=stack.region)
+    from asyncrun.runtimes.environments import ProcessExecutor
+
+    return ProcessExecutor(endpoint, region=stack.region)
+
 
 def default_executor(stack: Stack, endpoint: Endpoint) -> Executor:
     """The executor a run uses unless it asks for another."""
-    from asyncrun.runtimes.inprocess import InProcessExecutor
-
-    return InProcessExecutor(endpoint, region=stack.region)
+    return local_executor("process", stack, endpoint)

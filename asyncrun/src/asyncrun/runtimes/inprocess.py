@@ -1,12 +1,18 @@
-"""Running a function's real handler for one attempt.
+"""Running a function's real handler for one attempt: the `Executor` protocol, what an
+attempt gives back, the environment Lambda gives a function, and `ThreadExecutor`.
 
-`InProcessExecutor` runs Python handlers inside this process, each function in its
-own "sandbox": its code folder and layer folders on `sys.path`, its own copies of the
-modules it imports from them (swapped in and out of `sys.modules` around each call,
-as separate Lambda execution environments would hold them), its environment set for
-the call, and its module kept loaded between calls (one cold start, then warm).
-Another executor (containers through `sam local start-lambda`) can be plugged in
-through the `Executor` protocol."""
+The default executor is `asyncrun.runtimes.environments.ProcessExecutor`: one OS process per
+execution environment, as Lambda isolates them. The others plug in through the same
+protocol: Lambda runtime containers through `sam local start-lambda`
+(`asyncrun.runtimes.containers`), and `ThreadExecutor` (`--executor thread`).
+
+`ThreadExecutor` runs handlers in a thread of this process, for stepping through a
+handler in a debugger. It does **not** isolate: each function gets a "sandbox" (its
+code folder and layers on `sys.path`, its own copies of the modules it imports from
+them, swapped in and out of `sys.modules` around each call, its environment set for
+the call), but installed libraries and the interpreter are shared, a timed-out
+handler's thread cannot be stopped and runs on, a `sys.exit` is caught rather than
+ending an environment, and nothing it prints is kept as its log."""
 
 from __future__ import annotations
 
@@ -18,17 +24,24 @@ import sys
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from asyncrun.runtimes.context import LambdaContext
+from asyncrun.runtimes.responses import (
+    MARSHAL_ERROR_TYPE,
+    RESPONSE_SIZE_LIMIT,
+    MarshalError,
+    marshal_response,
+    response_too_large_error,
+)
+from asyncrun.runtimes.worker import InitFailure
 from asyncrun.service.executor import AttemptResult
+from asyncrun.service.logs import log_stream_name
 from asyncrun.service.records import function_error_payload, timeout_error_payload
 from asyncrun.stack.endpoint import Endpoint
 from asyncrun.stack.model import FunctionSpec
@@ -91,15 +104,46 @@ def _module_locations(module: ModuleType) -> list[str]:
     return locations
 
 
-class _InitError(Exception):
-    """The module could not be loaded, or has no such handler."""
+def lambda_environment(
+    function: FunctionSpec, version: str, *, region: str, endpoint_env: dict[str, str], log_stream: str
+) -> dict[str, str]:
+    """What the function sees in `os.environ`: its template `Environment`, the variables
+    Lambda sets, and what reaches the endpoint (credentials, region, URL)."""
+    env = dict(function.environment)
+    env.update(
+        {
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_VERSION": version,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+            "AWS_LAMBDA_LOG_GROUP_NAME": log_group_of(function),
+            "AWS_LAMBDA_LOG_STREAM_NAME": log_stream,
+            "AWS_REGION": region,
+            "AWS_DEFAULT_REGION": region,
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+            "LAMBDA_TASK_ROOT": os.path.abspath(function.code_dir),
+            "LAMBDA_RUNTIME_DIR": "/var/runtime",
+            "_HANDLER": function.handler,
+            "TZ": ":UTC",
+            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+            # Tracing libraries then skip looking for an X-Ray daemon.
+            "AWS_SAM_LOCAL": "true",
+        }
+    )
+    if function.log_format == "JSON":
+        env["AWS_LAMBDA_LOG_FORMAT"] = "JSON"
+        if function.application_log_level:
+            env["AWS_LAMBDA_LOG_LEVEL"] = function.application_log_level
+    env.update(endpoint_env)
+    return env
 
-    def __init__(self, error: dict[str, Any]) -> None:
-        super().__init__(error["errorMessage"])
-        self.error = error
+
+def log_group_of(function: FunctionSpec) -> str:
+    return function.log_group or f"/aws/lambda/{function.name}"
 
 
-class InProcessExecutor:
+class ThreadExecutor:
+    """Handlers in a thread of this process (see the module docstring: not isolating)."""
+
     def __init__(self, endpoint: Endpoint, *, region: str | None = None) -> None:
         self._endpoint = endpoint
         self._region = region or endpoint.region
@@ -123,29 +167,13 @@ class InProcessExecutor:
 
     def environment(self, function: FunctionSpec, version: str) -> dict[str, str]:
         """What the function sees in `os.environ` during a call."""
-        env = dict(function.environment)
-        log_group = function.log_group or f"/aws/lambda/{function.name}"
-        env.update(
-            {
-                "AWS_LAMBDA_FUNCTION_NAME": function.name,
-                "AWS_LAMBDA_FUNCTION_VERSION": version,
-                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
-                "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
-                "AWS_LAMBDA_LOG_STREAM_NAME": _log_stream(version),
-                "AWS_REGION": self._region,
-                "AWS_DEFAULT_REGION": self._region,
-                "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-                "LAMBDA_TASK_ROOT": os.path.abspath(function.code_dir),
-                "LAMBDA_RUNTIME_DIR": "/var/runtime",
-                "_HANDLER": function.handler,
-                "TZ": ":UTC",
-                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-                # Tracing libraries then skip looking for an X-Ray daemon.
-                "AWS_SAM_LOCAL": "true",
-            }
+        return lambda_environment(
+            function,
+            version,
+            region=self._region,
+            endpoint_env=self._endpoint.function_environment(),
+            log_stream=log_stream_name(version),
         )
-        env.update(self._endpoint.function_environment())
-        return env
 
     def run(
         self,
@@ -176,7 +204,7 @@ class InProcessExecutor:
             invoked_function_arn=invoked_arn,
             memory_limit_in_mb=str(function.memory_size),
             aws_request_id=request_id,
-            log_group_name=function.log_group or f"/aws/lambda/{function.name}",
+            log_group_name=log_group_of(function),
             timeout_seconds=timeout,
         )
         event = json.loads(payload) if payload else {}
@@ -207,16 +235,13 @@ class InProcessExecutor:
             error = outcome["error"]
             return AttemptResult(False, _dumps(error), error, duration_ms)
         try:
-            body = json.dumps(outcome.get("result"), ensure_ascii=False).encode()
-        except (TypeError, ValueError) as exc:
+            body = marshal_response(outcome.get("result"))
+        except MarshalError as exc:
             error = function_error_payload(
-                message=f"Unable to marshal response: {exc}",
-                error_type="Runtime.MarshalError",
-                request_id=request_id,
-                stack_trace=[],
+                message=str(exc), error_type=MARSHAL_ERROR_TYPE, request_id=request_id, stack_trace=[]
             )
             return AttemptResult(False, _dumps(error), error, duration_ms)
-        return AttemptResult(True, body, None, duration_ms)
+        return checked_response_size(AttemptResult(True, body, None, duration_ms))
 
     def _call(self, sandbox: _Sandbox, event: Any, context: LambdaContext, outcome: dict[str, Any]) -> None:
         request_id = context.aws_request_id
@@ -224,7 +249,7 @@ class InProcessExecutor:
             if sandbox.handler is None:
                 sandbox.handler = self._load(sandbox, request_id)
             outcome["result"] = sandbox.handler(event, context)
-        except _InitError as exc:
+        except InitFailure as exc:
             outcome["error"] = exc.error
             outcome["reset"] = True
         except SystemExit as exc:
@@ -245,7 +270,7 @@ class InProcessExecutor:
         module_path, _, attribute = function.handler.rpartition(".")
         file = function.code_dir / (module_path.replace(".", "/") + ".py")
         if not file.is_file():
-            raise _InitError(
+            raise InitFailure(
                 function_error_payload(
                     message=f"Unable to import module '{module_path}': No module named '{module_path}'",
                     error_type="Runtime.ImportModuleError",
@@ -262,7 +287,7 @@ class InProcessExecutor:
             spec.loader.exec_module(module)
         except ImportError as exc:
             sys.modules.pop(sandbox.module_name, None)
-            raise _InitError(
+            raise InitFailure(
                 function_error_payload(
                     message=f"Unable to import module '{module_path}': {exc}",
                     error_type="Runtime.ImportModuleError",
@@ -272,10 +297,10 @@ class InProcessExecutor:
             ) from None
         except Exception as exc:
             sys.modules.pop(sandbox.module_name, None)
-            raise _InitError(_exception_payload(exc, request_id)) from None
+            raise InitFailure(_exception_payload(exc, request_id)) from None
         handler = getattr(module, attribute, None)
         if not callable(handler):
-            raise _InitError(
+            raise InitFailure(
                 function_error_payload(
                     message=f"Handler '{attribute}' missing on module '{module_path}'",
                     error_type="Runtime.HandlerNotFound",
@@ -301,8 +326,12 @@ def _dumps(value: Any) -> bytes:
     return json.dumps(value, ensure_ascii=False).encode()
 
 
-def _log_stream(version: str) -> str:
-    return f"{datetime.now(UTC):%Y/%m/%d}/[{version}]{uuid.uuid4().hex}"
+def checked_response_size(result: AttemptResult) -> AttemptResult:
+    """A successful response over the limit fails the invocation, as a function error."""
+    if not result.ok or len(result.payload) <= RESPONSE_SIZE_LIMIT:
+        return result
+    error = response_too_large_error()
+    return AttemptResult(False, _dumps(error), error, result.duration_ms, logs=result.logs)
 
 
 @contextmanager

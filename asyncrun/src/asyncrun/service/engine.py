@@ -16,6 +16,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import queue
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,12 @@ from asyncrun.service.destinations import Delivery, DestinationSender
 from asyncrun.service.executor import AttemptResult, Executor
 from asyncrun.service.faults import INJECTED_ERROR_TYPE, Fault, FaultInjector
 from asyncrun.service.invokeconfig import InvokeConfigStore
-from asyncrun.service.limits import EVENT_PAYLOAD_LIMIT, REQUEST_RESPONSE_PAYLOAD_LIMIT, request_too_large
+from asyncrun.service.limits import (
+    EVENT_PAYLOAD_LIMIT,
+    REQUEST_RESPONSE_PAYLOAD_LIMIT,
+    event_too_large,
+    payload_too_large,
+)
 from asyncrun.service.metrics import (
     ASYNC_EVENTS_DROPPED,
     ASYNC_EVENTS_RECEIVED,
@@ -129,6 +135,7 @@ class InvokeResult:
     payload: bytes
     executed_version: str
     function_error: str | None = None
+    logs: str = ""  # the invocation's log (LogType=Tail)
 
 
 @dataclass
@@ -167,10 +174,17 @@ class Engine:
         self._sequence = itertools.count()
         self._cause: QueuedEvent | None = None  # the event whose record is being delivered
         self._sender = DestinationSender(self.endpoint, self._deliver_to_lambda)
-        self.s3 = S3Bridge(stack, self.endpoint)
+        self.s3 = S3Bridge(stack, self.endpoint, now=self.clock.now)
         self.s3.install()
         self.sources = EventSources(stack, self.endpoint, start=self.clock.now())
         self.sources.install()
+        # A function's own asynchronous lambda.invoke arrives on another thread (the
+        # loopback endpoint's), while an attempt runs: it waits here until the engine,
+        # which is not thread-safe, takes it into its queue.
+        self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._running: QueuedEvent | None = None
+        if self.endpoint.embedded:
+            self.endpoint.route_function_invokes(self)
 
     # ------------------------------------------------------------------ accepting
 
@@ -239,6 +253,34 @@ class Engine:
     def _push(self, due: float, event: QueuedEvent) -> None:
         heapq.heappush(self._queue, (due, next(self._sequence), event))
 
+    def invoke_async_from_function(
+        self, function: str, payload: bytes, *, qualifier: str | None = None
+    ) -> str:
+        """`Invoke` with `InvocationType=Event` made by a function's code, from the
+        loopback endpoint's thread: checked now (the caller gets the service's error),
+        queued when the engine next looks, one hop after the event that was running."""
+        target = resolve_function(self.stack, function, qualifier)
+        body = _payload_bytes(payload, EVENT_PAYLOAD_LIMIT)
+        request_id = str(uuid.uuid4())
+        self._inbox.put((target, body, request_id, self._running))
+        return request_id
+
+    def _take_function_invokes(self) -> None:
+        while True:
+            try:
+                target, body, request_id, cause = self._inbox.get_nowait()
+            except queue.Empty:
+                return
+            self._accept(
+                target,
+                body,
+                request_id=request_id,
+                hops=cause.hops + 1 if cause is not None else 0,
+                chain_id=cause.chain_id if cause is not None else None,
+                source="invoke",
+                caused_by=cause.request_id if cause is not None else None,
+            )
+
     # ------------------------------------------------------------------ synchronous
 
     def invoke_sync(
@@ -265,7 +307,12 @@ class Engine:
         result = self._attempt(event, age_ms=0)
         self._drain_notifications(hops=1, chain_id=event.chain_id, caused_by=event.request_id)
         return InvokeResult(
-            event.request_id, 200, result.payload, target.version, None if result.ok else UNHANDLED
+            event.request_id,
+            200,
+            result.payload,
+            target.version,
+            None if result.ok else UNHANDLED,
+            result.logs or "",
         )
 
     # ------------------------------------------------------------------ running
@@ -284,6 +331,7 @@ class Engine:
 
     def step(self) -> bool:
         """Do one unit of due work; False when nothing is due yet."""
+        self._take_function_invokes()
         self._drain_notifications(hops=0, chain_id=None)
         while (scheduled := self.sources.schedules.next_due()) is not None and scheduled <= self.clock.now():
             self._fire_next_schedule()
@@ -307,6 +355,7 @@ class Engine:
     def _run(self, deadline: float | None, max_events: int | None) -> RunSummary:
         started = self.clock.now()
         processed = 0
+        self._take_function_invokes()
         self._drain_notifications(hops=0, chain_id=None)
         while max_events is None or processed < max_events:
             due = self._queue[0][0] if self._queue else None
@@ -336,6 +385,7 @@ class Engine:
         try:
             self._process_event(event)
         finally:
+            self._take_function_invokes()
             # Whatever the attempt or the deliveries wrote to notifying buckets is one hop on.
             self._drain_notifications(
                 hops=event.hops + 1, chain_id=event.chain_id, caused_by=event.request_id
@@ -366,7 +416,7 @@ class Engine:
         age_ms = round((now - event.queued_at) * 1000)
         payload_text = event.payload.decode("utf-8", errors="replace")
         if self.faults.trigger("throttle", logical_id=spec.logical_id, name=spec.name, payload=payload_text):
-            self.metrics.record_age(spec.name, age_ms)
+            # A throttled attempt never reaches the function: no AsyncEventAge sample.
             self.metrics.incr(spec.name, THROTTLES)
             attempt = event.attempts + 1
             self._emit(
@@ -428,14 +478,18 @@ class Engine:
             )
             result = AttemptResult(False, json.dumps(error).encode(), error, 0.0)
         else:
-            result = self.executor.run(
-                spec,
-                version=event.version,
-                invoked_arn=event.invoked_arn,
-                payload=event.payload,
-                request_id=event.request_id,
-                timeout=float(spec.timeout),
-            )
+            self._running = event
+            try:
+                result = self.executor.run(
+                    spec,
+                    version=event.version,
+                    invoked_arn=event.invoked_arn,
+                    payload=event.payload,
+                    request_id=event.request_id,
+                    timeout=float(spec.timeout),
+                )
+            finally:
+                self._running = None
             self.clock.elapsed(result.duration_ms / 1000)
         outcome: AttemptOutcome = "success" if result.ok else ("timeout" if result.timed_out else "error")
         if not result.ok:
@@ -450,6 +504,7 @@ class Engine:
                 duration_ms=result.duration_ms,
                 error_type=result.error_type,
                 error_message=result.error_message,
+                logs=result.logs,
             )
         )
         return result
@@ -565,7 +620,7 @@ class Engine:
         cause = self._cause
         target = resolve_function(self.stack, target_arn)
         if len(body) > EVENT_PAYLOAD_LIMIT:
-            raise request_too_large(EVENT_PAYLOAD_LIMIT)
+            raise event_too_large(len(body))
         self._accept(
             target,
             body,
@@ -677,7 +732,7 @@ def _payload_bytes(payload: bytes | str | Mapping[str, Any] | None, limit: int) 
     else:
         body = json.dumps(payload, ensure_ascii=False).encode()
     if len(body) > limit:
-        raise request_too_large(limit)
+        raise payload_too_large(len(body), limit)
     if not body:
         return b"{}"
     try:

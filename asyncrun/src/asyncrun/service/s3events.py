@@ -22,11 +22,13 @@ import json
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote_plus, unquote_plus
 
 from asyncrun.errors import LambdaServiceError
+from asyncrun.service.records import format_timestamp
 from asyncrun.service.sources import receive_all
 from asyncrun.stack import moto_s3
 from asyncrun.stack.endpoint import Endpoint
@@ -76,9 +78,11 @@ def s3_key_encode(key: str) -> str:
 
 
 class S3Bridge:
-    def __init__(self, stack: Stack, endpoint: Endpoint) -> None:
+    def __init__(self, stack: Stack, endpoint: Endpoint, *, now: Callable[[], float] = time.time) -> None:
         self._stack = stack
         self._endpoint = endpoint
+        # eventTime: the engine's clock (virtual or not), as the records' timestamps are
+        self._now = now
         digest = hashlib.sha256(f"{stack.name}|{stack.region}|{stack.account_id}".encode()).hexdigest()[:12]
         self.queue_name = f"asyncrun-s3-{digest}"
         self.queue_arn = f"arn:aws:sqs:{stack.region}:{stack.account_id}:{self.queue_name}"
@@ -209,7 +213,7 @@ class S3Bridge:
             "eventVersion": "2.1",
             "eventSource": "aws:s3",
             "awsRegion": record.get("awsRegion", self._stack.region),
-            "eventTime": _event_time(record.get("eventTime")),
+            "eventTime": format_timestamp(self._now()),
             "eventName": event_name,
             "userIdentity": {"principalId": PRINCIPAL_ID},
             "requestParameters": {"sourceIPAddress": SOURCE_IP},
@@ -319,17 +323,3 @@ def _warn_about_events(bucket: BucketSpec, events: tuple[str, ...], *, complete:
                 bucket.logical_id,
                 event,
             )
-
-
-def _event_time(value: Any) -> str:
-    """`eventTime` with exactly three fraction digits and `Z`."""
-    if not isinstance(value, str) or not value:
-        from asyncrun.service.records import format_timestamp
-
-        return format_timestamp(time.time())
-    if value.endswith("+00:00"):
-        value = value[: -len("+00:00")] + "Z"
-    if "." in value:
-        head, fraction = value.rstrip("Z").split(".", 1)
-        return f"{head}.{(fraction + '000')[:3]}Z"
-    return value.rstrip("Z") + ".000Z"

@@ -48,6 +48,7 @@ class AttemptFinished(_Event):
     duration_ms: float
     error_type: str | None = None
     error_message: str | None = None
+    logs: str | None = None  # the function's log for the attempt, START to REPORT
 
 
 class RetryScheduled(_Event):

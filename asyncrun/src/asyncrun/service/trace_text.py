@@ -129,8 +129,10 @@ class LiveTrace:
         *,
         colour: bool | None = None,
         start: float | None = None,
+        function_logs: bool = False,
     ) -> None:
         self.stream = stream
+        self.function_logs = function_logs  # -v: each attempt's log under its line
         self.colour = wants_colour(stream) if colour is None else colour
         self.unicode = _speaks_unicode(stream)
         self.start = start
@@ -153,6 +155,11 @@ class LiveTrace:
             return
         self.flush()
         self._write(line)
+        if self.function_logs and isinstance(event, AttemptFinished) and event.logs:
+            for log_line in event.logs.splitlines():
+                self._write(
+                    self._paint("dim", f"{'':>8}  {'':{self._width}}  {self._icon('│', '|')} {log_line}")
+                )
 
     def flush(self) -> None:
         held, self._held = self._held, []

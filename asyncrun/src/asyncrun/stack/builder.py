@@ -175,6 +175,9 @@ class StackBuilder:
             dead_letter_target_arn=(res.property(logical_id, "DeadLetterConfig") or {}).get("TargetArn"),
             recursive_loop=str(recursive_loop),
             log_group=str(logging_config.get("LogGroup") or f"/aws/lambda/{name}"),
+            log_format=str(logging_config.get("LogFormat") or "Text"),
+            # Lambda applies a log level only with the JSON format (INFO unless set).
+            application_log_level=str(logging_config.get("ApplicationLogLevel") or "INFO"),
         )
 
     def _code_dir(self, logical_id: str) -> Path:

@@ -1,11 +1,23 @@
 """Where AWS calls go: an embedded, in-process moto (the default) or a URL such as a
 moto server or LocalStack. The runner's own calls and the functions' SDK calls go to
-the same place."""
+the same place.
+
+Functions run in their own processes (`asyncrun.runtimes.environments`), which cannot reach an
+in-process moto: for them the embedded endpoint also serves moto's own WSGI
+application on a loopback port (`loopback_url`), started at first use. moto's
+backends are process-global, so the runner's in-process calls and the functions'
+HTTP calls see one state. The served application is wrapped (`front`) so that a
+function's own asynchronous `lambda.invoke` reaches the engine
+(`asyncrun.stack.function_invokes`); a fuller Lambda API can take that place later."""
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
@@ -22,6 +34,13 @@ LOCAL_CREDENTIALS = {
 # boto3 clients by (service, endpoint URL, region).
 ClientCache = dict[tuple[str, str | None, str], Any]
 
+if TYPE_CHECKING:
+    from wsgiref.types import WSGIApplication
+
+    from werkzeug.serving import BaseWSGIServer
+
+Front = Callable[["WSGIApplication"], "WSGIApplication"]
+
 
 class Endpoint:
     def __init__(
@@ -35,6 +54,10 @@ class Endpoint:
         # creating one costs about 0.1 s, and a client keeps working across moto restarts.
         self._clients: ClientCache = {} if clients is None else clients
         self._own_clients = clients is None
+        self._loopback: BaseWSGIServer | None = None
+        self._loopback_lock = threading.Lock()
+        self.front: Front | None = None  # wraps the loopback application; set before first use
+        self._invoke_target: Callable[[], Any] = lambda: None
 
     @property
     def embedded(self) -> bool:
@@ -54,6 +77,7 @@ class Endpoint:
         return self
 
     def stop(self) -> None:
+        self._stop_loopback()
         if self._mock is not None:
             self._mock.stop()
             self._mock = None
@@ -105,11 +129,72 @@ class Endpoint:
             config=Config(retries={"max_attempts": 2, "mode": "standard"}),
         )
 
-    def function_environment(self) -> dict[str, str]:
-        """What a function needs in its environment to reach this endpoint."""
+    def function_environment(self, *, separate_process: bool = False) -> dict[str, str]:
+        """What a function needs in its environment to reach this endpoint: in this
+        process, the embedded moto needs nothing; from another process, its loopback URL."""
         env = dict(LOCAL_CREDENTIALS)
         env["AWS_REGION"] = self.region
         env["AWS_DEFAULT_REGION"] = self.region
-        if self.url:
-            env["AWS_ENDPOINT_URL"] = self.url
+        url = self.url or (self.loopback_url() if separate_process else None)
+        if url:
+            env["AWS_ENDPOINT_URL"] = url
         return env
+
+    def loopback_url(self) -> str:
+        """The embedded moto served on 127.0.0.1 (started once, stopped by `stop`)."""
+        if not self.embedded:
+            raise RuntimeError("only the embedded endpoint is served on loopback")
+        with self._loopback_lock:
+            if self._loopback is None:
+                self._loopback = _serve_on_loopback(self._application())
+            return f"http://127.0.0.1:{self._loopback.server_port}"
+
+    def route_function_invokes(self, engine: Any) -> None:
+        """Send the functions' asynchronous `lambda.invoke` calls to `engine` (the latest
+        engine on this endpoint) instead of moto."""
+        from asyncrun.stack.function_invokes import FunctionInvokeFront
+
+        self._invoke_target = weakref.ref(engine)
+        if self.front is None:
+            self.front = lambda app: FunctionInvokeFront(app, lambda: self._invoke_target())
+
+    def _application(self) -> WSGIApplication:
+        app = moto_application()
+        return self.front(app) if self.front is not None else app
+
+    def _stop_loopback(self) -> None:
+        with self._loopback_lock:
+            server, self._loopback = self._loopback, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+def moto_application() -> WSGIApplication:
+    """moto's server application, in this process: its backends are the ones the
+    embedded `mock_aws` clients use."""
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    # moto lists its package folder on every request to route it (a few hundred stat
+    # calls); the folder does not change while asyncrun runs.
+    if not isinstance(backends.list_of_moto_modules, functools.partial):
+        modules = tuple(backends.list_of_moto_modules())
+        backends.list_of_moto_modules = functools.partial(iter, modules)
+    app: WSGIApplication = DomainDispatcherApplication(create_backend_app)
+    return app
+
+
+def _serve_on_loopback(app: WSGIApplication) -> BaseWSGIServer:
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+    from werkzeug.serving import make_server
+
+    class QuietHandler(MotoRequestHandler):
+        """moto's request handler (it keeps S3 metadata headers with underscores), silent."""
+
+        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+            pass
+
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
+    threading.Thread(target=server.serve_forever, name="asyncrun-loopback", daemon=True).start()
+    return server

@@ -86,6 +86,8 @@ class FunctionSpec:
     versions: tuple[str, ...] = ()  # published versions, "1", "2", ...
     aliases: dict[str, str] = field(default_factory=dict)  # alias name -> version
     log_group: str = ""
+    log_format: str = "Text"  # LoggingConfig.LogFormat: "Text" or "JSON"
+    application_log_level: str = "INFO"  # LoggingConfig.ApplicationLogLevel (JSON format only)
 
 
 @dataclass

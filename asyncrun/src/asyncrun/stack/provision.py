@@ -1,8 +1,9 @@
 """Creates a resolved stack's resources at an endpoint (embedded moto, a moto server,
 LocalStack), or finds them there from an earlier run. Functions are created only as
-placeholders that list and describe like the real ones: their code runs in-process in
-the engine. What the engine emulates itself (S3 -> Lambda notifications, SNS -> Lambda
-subscriptions, EventBridge -> Lambda targets, event-invoke configs) is not wired here."""
+placeholders that list and describe like the real ones: their code runs in the
+engine's execution environments. What the engine delivers itself (S3 -> Lambda
+notifications, SNS -> Lambda subscriptions, EventBridge -> Lambda targets, event-invoke
+configs) is not wired here; what nobody delivers locally is named in a warning."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ def placeholder_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(
             "placeholder.py",
-            "# asyncrun runs this function's code in-process; this package is a placeholder.\n",
+            "# asyncrun runs this function's code itself; this package is a placeholder.\n",
         )
     return buffer.getvalue()
 
