@@ -2,13 +2,43 @@
 
 They are built at import because the handlers' decorators need them; building them
 only reads POWERTOOLS_* variables. Tracing is off when POWERTOOLS_TRACE_DISABLED=true
-(tests) or under `sam local` (AWS_SAM_LOCAL=true)."""
+(tests), outside Lambda, or under `sam local` (AWS_SAM_LOCAL=true): Powertools' own rule.
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+Powertools' Tracer imports the X-Ray SDK (and botocore's session machinery with it)
+when it is built, even with tracing off: most of a handler's import time. So the real
+Tracer is built only where it traces; elsewhere `tracer` is `Untraced`, which keeps
+the same decorators and calls and does nothing."""
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.tracing.tracer import Tracer  # the X-Ray SDK loads when one is built
+
+
+class Untraced:
+    """The part of Tracer the functions use, for when tracing is off."""
+
+    def capture_lambda_handler[F: Callable[..., Any]](self, handler: F) -> F:
+        return handler
+
+    def capture_method[F: Callable[..., Any]](self, method: F) -> F:
+        return method
+
+    def put_annotation(self, key: str, value: str | float | bool) -> None:
+        pass
+
+    def put_metadata(self, key: str, value: Any, namespace: str | None = None) -> None:
+        pass
+
+
+def tracing_enabled() -> bool:
+    return not Tracer._is_tracer_disabled()
+
 
 logger = Logger()
-tracer = Tracer()
+tracer: Tracer | Untraced = Tracer() if tracing_enabled() else Untraced()
 metrics = Metrics()
 
 UPLOADS_ACCEPTED = "UploadsAccepted"
