@@ -71,9 +71,8 @@ lint: install ## ruff, mypy and sam validate --lint
 build: install ## sam build (no container needed)
 	sam build
 
-bench: install ## Measure cold imports, engine throughput, a large upload and the demo
-	@mkdir -p .cache
-	$(PY) bench/run.py --json .cache/bench.json
+bench: install ## Every figure beside its baseline and goal: benchmarks/results.json and results.md (not part of make test)
+	$(PY) benchmarks/run.py
 
 clean: ## Remove build output and caches (keeps .venv)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache
