@@ -311,6 +311,18 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _wait_until_answers(url: str, process: subprocess.Popen[bytes], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()  # noqa: S310 - loopback
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.2)
+
+
 @contextlib.contextmanager
 def moto_server() -> Iterator[str]:
     """A moto server in its own process, so that the objects it holds are not counted
@@ -323,15 +335,7 @@ def moto_server() -> Iterator[str]:
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/moto-api/", timeout=2).close()  # noqa: S310 - loopback
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("the moto server did not start") from None
-                time.sleep(0.2)
+        _wait_until_answers(f"{url}/moto-api/", process, "the moto server")
         yield url
     finally:
         process.terminate()
@@ -549,15 +553,7 @@ def bench_failure_answer(repeat: int) -> Figure:
             "aws_access_key_id": "local",
             "aws_secret_access_key": "local",
         }
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                urllib.request.urlopen(f"{url}/_asyncrun/status", timeout=2).close()  # noqa: S310 - loopback
-                break
-            except OSError:
-                if time.monotonic() > deadline or process.poll() is not None:
-                    raise RuntimeError("asyncrun serve did not start") from None
-                time.sleep(0.2)
+        _wait_until_answers(f"{url}/_asyncrun/status", process, "asyncrun serve")
         lam, sqs = boto3.client("lambda", **options), boto3.client("sqs", **options)
         name = next(
             f["FunctionName"] for f in lam.list_functions()["Functions"] if "Failing" in f["FunctionName"]
@@ -709,91 +705,39 @@ def bench_sizes() -> list[Figure]:
 
 
 def bench_sam_local() -> list[Figure]:
-    """`sam local invoke` of each sample event against a moto container, and asyncrun's
-    in-process run of the same event against the same moto."""
-    from asyncrun.containers import (
-        MotoContainer,
-        engine_problem,
-        find_docker_host,
-        sam_build,
-        sam_environment,
-    )
-    from asyncrun.samlocal import ENDPOINT_VARIABLE, cache_dir_for, derive
-    from tests.support.events import function_inputs, load_event, put_and_pin, sample_contents
+    """`sam local invoke` of each sample event against a moto container, as the container
+    tests run it, and asyncrun's in-process run of the same event against the same moto."""
+    from asyncrun.containers import engine_problem
 
     problem = engine_problem()
     if problem is not None:
         return [
             Figure("sam local invoke per sample event", 0, None, "s", None, "-", f"not measured: {problem}")
         ]
-    from asyncrun.containers import NETWORK, sam_command
+    from tests.support.events import function_inputs, load_event, put_and_pin, sample_contents
+    from tests.support.sam_local import sam_local_stack
 
-    docker_host = find_docker_host()
-    work = Path(tempfile.mkdtemp(prefix="bench-sam-local-"))
     figures = []
-    with MotoContainer(docker_host=docker_host) as moto:
-        local = derive(TEMPLATE, work / "derived", endpoint_url=moto.container_url)
-        sam_env = sam_environment(docker_host, "us-east-1", moto.host_url)
-        log("sam local: sam build")
-        built = sam_build(
-            local,
-            build_dir=work / "build",
-            cache_dir=cache_dir_for(TEMPLATE, ROOT / ".aws-sam" / "asyncrun") / "cache",
-            env=sam_env,
-        )
-        stack = load_stack(TEMPLATE)
-        endpoint = Endpoint(moto.host_url, stack.region).start()
-        provision(stack, endpoint)
-        env_vars = work / "env.json"
-        env_vars.write_text(
-            json.dumps(
-                {
-                    logical_id: {**spec.environment, ENDPOINT_VARIABLE: moto.container_url}
-                    for logical_id, spec in stack.functions.items()
-                }
-            )
-        )
-        engine = Engine(stack, endpoint)
+    log("sam local: sam build")
+    with tempfile.TemporaryDirectory(prefix="bench-sam-local-") as work, sam_local_stack(Path(work)) as local:
+        engine = Engine(local.stack, local.endpoint)
         contents = sample_contents()
         for name, (function, _) in sorted(function_inputs().items()):
-            event = put_and_pin(endpoint.client("s3"), load_event(name), contents)
-            event_file = work / f"event-{name.replace('/', '-')}"
-            event_file.write_text(json.dumps(event))
+            event = put_and_pin(local.endpoint.client("s3"), load_event(name), contents)
             log(f"sam local: {function} {name}")
-            command = sam_command(
-                "local",
-                "invoke",
-                function,
-                "--event",
-                str(event_file),
-                "--env-vars",
-                str(env_vars),
-                "--docker-network",
-                NETWORK,
-                "--skip-pull-image",
-                "--template-file",
-                str(built),
-                "--region",
-                stack.region,
-                *local.override_args(),
-            )
-            started = time.perf_counter()
-            done = subprocess.run(
-                command, cwd=work, env=sam_env, capture_output=True, check=False, timeout=600
-            )
-            sam_seconds = time.perf_counter() - started
-            engine.executor.reset(stack.functions[function])  # a cold start, as sam local's
+            invocation = local.invoke(function, event, tag=name)
+            engine.executor.reset(local.stack.functions[function])  # loaded anew, as in a container
             started = time.perf_counter()
             with _quiet():
                 answer = engine.invoke_sync(function, event, qualifier="live")
             ours = time.perf_counter() - started
-            outcomes = f"sam local exit {done.returncode}; asyncrun " + (
+            outcomes = f"sam local exit {invocation.returncode}; asyncrun " + (
                 "function error" if answer.function_error else "success"
             )
             figures.append(
                 Figure(
                     f"sam local invoke {function} {name}",
-                    sam_seconds,
+                    invocation.seconds,
                     ours,
                     "s",
                     None,
@@ -801,7 +745,6 @@ def bench_sam_local() -> list[Figure]:
                     f"what the fast path buys: the ratio; no goal; {outcomes}",
                 )
             )
-        endpoint.stop()
     return figures
 
 
