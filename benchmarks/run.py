@@ -36,12 +36,12 @@ from asyncrun.template import load_stack  # noqa: E402
 from asyncrun.trace import AttemptFinished  # noqa: E402
 from benchmarks.direct import STAGES, Pipeline, orders_csv  # noqa: E402
 from benchmarks.figures import Figure, Goal, median, write_json, write_markdown  # noqa: E402
+from tests.support.layer import RUNTIME_PROVIDED, distribution_of  # noqa: E402
 
 HERE = ROOT / "benchmarks"
 CACHE = ROOT / ".cache" / "bench"
 TEMPLATE = ROOT / "template.yaml"
 THROUGHPUT = HERE / "templates" / "throughput.yaml"
-RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
 SMALL_UPLOAD = (ROOT / "samples" / "orders-2026-11-01.csv").read_bytes()
 
 
@@ -73,7 +73,7 @@ def lambda_runtime_packages() -> Path:
     """boto3 and its dependencies at the locked versions, compiled: what the Lambda Python
     runtime puts on the path after the layers."""
     locked = {p["name"]: p["version"] for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
-    pins = [f"{name}=={locked[name]}" for name in RUNTIME_PROVIDED]
+    pins = [f"{name}=={locked[name]}" for name in sorted(RUNTIME_PROVIDED)]
     folder = CACHE / ("runtime-" + hashlib.sha256(" ".join(pins).encode()).hexdigest()[:12])
     if not (folder / ".complete").exists():
         subprocess.run(
@@ -648,11 +648,8 @@ def bench_sizes() -> list[Figure]:
         )
         resolved_bytes = _tree_bytes(Path(resolved)) + _tree_bytes(ROOT / "layers/shared/pipeline")
     layer = build / "SharedLayer"
-    carried = {
-        folder.name.removesuffix(".dist-info").rsplit("-", 1)[0].lower().replace("_", "-")
-        for folder in (layer / "python").glob("*.dist-info")
-    }
-    shadowing = sorted(carried & set(RUNTIME_PROVIDED))
+    carried = {distribution_of(folder.name) for folder in (layer / "python").glob("*.dist-info")}
+    shadowing = sorted(carried & RUNTIME_PROVIDED)
     one_architecture = _tree_bytes(built_layer("arm64").parent) / 1e6
     layer_mb = _tree_bytes(layer) / 1e6
     figures = [
