@@ -93,20 +93,22 @@ lint: install ## ruff, mypy, sam validate --lint and checkov
 	$(VENV)/bin/uv tool run --python $(PY) --exclude-newer $(CHECKOV_RESOLVED_AS_OF) --from "checkov==$(CHECKOV_VERSION)" \
 	  checkov --file template.yaml --framework cloudformation --compact --quiet --skip-download
 
+# The layer carries native modules for one architecture only: the stack's for a deploy,
+# x86_64 for local containers (layers/shared/Makefile; a plain `sam build` makes both).
 build: install ## sam build for deploying: the stack's architecture (arm64), into .aws-sam/build
-	sam build --build-dir $(BUILD_DIR) --config-env $(CONFIG_ENV)
+	LAYER_ARCHITECTURES=$$($(PY) scripts/check_deploy_architecture.py --print-architecture --config-env $(CONFIG_ENV)) \
+	  sam build --build-dir $(BUILD_DIR) --config-env $(CONFIG_ENV)
 
 build-local: install ## sam build for local containers: x86_64, into .aws-sam/build-local (sam local reads it)
-	sam build --build-dir $(LOCAL_BUILD_DIR) --parameter-overrides Architecture=x86_64
+	LAYER_ARCHITECTURES=x86_64 sam build --build-dir $(LOCAL_BUILD_DIR) --parameter-overrides Architecture=x86_64
 
 deploy: build ## make build, check its architecture, sam deploy, check live runs it (CONFIG_ENV=dev|prod)
 	$(PY) scripts/check_deploy_architecture.py --build-dir $(BUILD_DIR) --config-env $(CONFIG_ENV)
 	sam deploy --config-env $(CONFIG_ENV)
 	$(PY) scripts/check_live_is_latest.py --config-env $(CONFIG_ENV)
 
-bench: install ## Measure cold imports, engine throughput, a large upload and the demo
-	@mkdir -p .cache
-	$(PY) bench/run.py --json .cache/bench.json
+bench: install ## Every figure beside its baseline and goal: benchmarks/results.json and results.md (not part of make test)
+	$(PY) benchmarks/run.py
 
 clean: ## Remove build output and caches (keeps .venv)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -14,7 +14,7 @@ from tests.support.events import describe_result, function_inputs
 from tests.support.template import project_template
 
 if TYPE_CHECKING:
-    from tests.app.containers.conftest import Invocation, SamLocalStack
+    from tests.support.sam_local import Invocation, SamLocalStack
 
 FUNCTION_INPUTS = function_inputs()
 PYTHON_ERROR_KEYS = ["errorMessage", "errorType", "requestId", "stackTrace"]

@@ -219,6 +219,30 @@ def test_given_a_build_for_the_stacks_architecture_when_deploying_then_the_check
     assert result.returncode == 0, result.stderr
 
 
+def test_given_a_layer_for_both_architectures_when_deploying_then_the_check_passes(
+    template: Template, tmp_path: Path
+) -> None:
+    build = _fake_build(tmp_path / "build", "x86_64")
+    both = (
+        build / "SharedLayer" / "python" / "pydantic_core" / "_pydantic_core.cpython-313-aarch64-linux-gnu.so"
+    )
+    both.write_bytes(b"")
+
+    assert _check(build, template).returncode == 0
+
+
+def test_given_the_stack_when_asked_then_the_check_prints_its_architecture(template: Template) -> None:
+    printed = subprocess.run(
+        [sys.executable, str(CHECK_SCRIPT), "--print-architecture"],
+        cwd=template.path.parent,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert printed.stdout.strip() == "arm64"
+
+
 def test_given_no_build_when_deploying_then_the_check_stops_it(template: Template, tmp_path: Path) -> None:
     assert _check(tmp_path / "missing", template).returncode == 1
 
@@ -232,7 +256,8 @@ def test_given_local_and_deploy_builds_then_they_never_share_a_folder(template: 
     assert variables["BUILD_DIR"] == ".aws-sam/build"
     assert variables["LOCAL_BUILD_DIR"] != variables["BUILD_DIR"]
     assert re.search(
-        r"^build-local:.*\n\tsam build --build-dir \$\(LOCAL_BUILD_DIR\) .*Architecture=x86_64",
+        r"^build-local:.*\n\tLAYER_ARCHITECTURES=x86_64 sam build --build-dir \$\(LOCAL_BUILD_DIR\) "
+        r".*Architecture=x86_64",
         makefile,
         re.M,
     )

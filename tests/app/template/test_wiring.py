@@ -201,9 +201,14 @@ def test_given_shared_layer_then_every_function_uses_it(template: Template) -> N
     for function_id in FUNCTIONS:
         assert {"Ref": "SharedLayer"} in template.function_property(function_id, "Layers")
     metadata = template.resources["SharedLayer"]["Metadata"]
-    assert metadata["BuildMethod"] == "python3.13"
-    # The layer holds native wheels: it is built for the architecture the functions run on
+    # Built by its own Makefile (pip --no-deps: nothing the runtime provides)
+    assert metadata["BuildMethod"] == "makefile"
+    content = template.path.parent / str(template.properties("SharedLayer")["ContentUri"])
+    assert "build-SharedLayer:" in (content / "Makefile").read_text()
+    # The layer holds native modules for every architecture the Architecture parameter allows
     assert template.function_property("UploadFunction", "Architectures") == [{"Ref": "Architecture"}]
+    allowed = template.parameters["Architecture"]["AllowedValues"]
+    assert set(template.properties("SharedLayer")["CompatibleArchitectures"]) == set(allowed)
     assert metadata["BuildArchitecture"] == {"Ref": "Architecture"}
 
 

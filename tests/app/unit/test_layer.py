@@ -13,6 +13,7 @@ import pytest
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
 
 from tests.support.handlers import layer_dirs
+from tests.support.layer import RUNTIME_PROVIDED
 from tests.support.template import ROOT, Template
 
 REQUIREMENTS = ROOT / "layers" / "shared" / "requirements.txt"
@@ -29,22 +30,60 @@ def _pins() -> dict[str, str]:
     return pins
 
 
+def _lock() -> dict[str, dict]:
+    return {package["name"]: package for package in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+
+
+def _closure(lock: dict[str, dict], requirements: list[dict]) -> set[str]:
+    """Every distribution `requirements` need, as uv.lock resolved them (extras followed,
+    environment markers ignored: a superset)."""
+    names: set[str] = set()
+    pending = list(requirements)
+    while pending:
+        requirement = pending.pop()
+        package = lock[requirement["name"]]
+        extras = [
+            dependency
+            for extra in requirement.get("extra", [])
+            for dependency in package.get("optional-dependencies", {}).get(extra, [])
+        ]
+        if requirement["name"] not in names or extras:
+            names.add(requirement["name"])
+            pending.extend(package.get("dependencies", []) + extras)
+    return names
+
+
 def test_given_layer_requirements_then_every_pin_is_the_locked_version() -> None:
-    locked = {
-        package["name"]: package["version"]
-        for package in tomllib.loads((ROOT / "uv.lock").read_text())["package"]
-        if "version" in package
-    }
+    lock = _lock()
 
     pins = _pins()
 
     assert {"aws-lambda-powertools", "pydantic", "aws-xray-sdk"} <= set(pins)
-    assert "boto3" not in pins  # the Lambda runtime provides it
-    assert {name: locked.get(name) for name in pins} == pins
+    assert {name: lock[name]["version"] for name in pins} == pins
+
+
+def test_given_layer_requirements_then_nothing_the_lambda_runtime_provides() -> None:
+    # Given: what boto3 needs, as locked (a new dependency of boto3 counts too)
+    runtime = _closure(_lock(), [{"name": "boto3"}])
+    assert runtime >= RUNTIME_PROVIDED
+
+    # Then: the layer comes first on sys.path, so any of these would shadow the runtime's
+    assert not set(_pins()) & runtime
+
+
+def test_given_layer_requirements_then_they_are_the_runtime_groups_whole_closure() -> None:
+    # Given: the layer is installed with `pip install --no-deps`, so nothing fills a gap
+    lock = _lock()
+    group = lock["lambda-destinations-pipeline"]["dev-dependencies"]["runtime"]
+
+    needed = _closure(lock, group) - _closure(lock, [{"name": "boto3"}])
+
+    # Then
+    assert set(_pins()) == needed
 
 
 @pytest.mark.parametrize("function_id", ["UploadFunction", "ProcessFunction", "AuditFunction"])
-def test_given_handler_module_when_imported_cold_then_no_parser_package_and_no_client(
+def test_given_handler_module_when_imported_cold_then_no_parser_no_xray_sdk_and_no_client(
     template: Template, function_id: str
 ) -> None:
     # Given: a fresh interpreter with the function's folder and its layers importable, as in Lambda
@@ -61,6 +100,7 @@ def test_given_handler_module_when_imported_cold_then_no_parser_package_and_no_c
         "print(json.dumps({\n"
         "  'parser': any(m.startswith('aws_lambda_powertools.utilities.parser') for m in sys.modules),\n"
         "  'clients': clients._client.cache_info().currsize,\n"
+        "  'xray': any(m.startswith('aws_xray_sdk') for m in sys.modules),\n"
         "}))\n"
     )
     env = {"PATH": "", "POWERTOOLS_TRACE_DISABLED": "true", **template.environment(function_id)}
@@ -71,7 +111,30 @@ def test_given_handler_module_when_imported_cold_then_no_parser_package_and_no_c
     ).stdout
 
     # Then
-    assert json.loads(output.splitlines()[-1]) == {"parser": False, "clients": 0}
+    assert json.loads(output.splitlines()[-1]) == {"parser": False, "clients": 0, "xray": False}
+
+
+def test_given_lambda_environment_with_tracing_when_imported_then_the_tracer_is_powertools_and_traces(
+    template: Template,
+) -> None:
+    # Given: what Lambda sets (a task root, no POWERTOOLS_TRACE_DISABLED, no AWS_SAM_LOCAL)
+    paths = [str(folder) for folder in layer_dirs(template, "ProcessFunction")]
+    probe = (
+        "import sys, json\n"
+        f"sys.path[:0] = {paths!r}\n"
+        "from pipeline.observability import tracer\n"
+        "print(json.dumps({'type': type(tracer).__name__, 'disabled': tracer.disabled,\n"
+        "  'xray': 'aws_xray_sdk.core' in sys.modules}))\n"
+    )
+    env = {"PATH": "", "LAMBDA_TASK_ROOT": "/var/task", "AWS_REGION": template.region}
+
+    # When
+    output = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=env, check=True, timeout=60
+    ).stdout
+
+    # Then
+    assert json.loads(output.splitlines()[-1]) == {"type": "Tracer", "disabled": False, "xray": True}
 
 
 def test_given_idempotency_table_then_its_key_and_ttl_are_what_powertools_writes(template: Template) -> None:
@@ -135,3 +198,18 @@ def test_given_layer_package_then_every_module_is_placed_in_the_map() -> None:
 
     assert modules == MODELS | DATA_ACCESS | SUPPORT | logic
     assert [module for module in sorted(modules) if f"\n    {module} " not in docstring] == []
+
+
+def test_given_tracing_off_then_the_decorators_take_tracers_options_and_change_nothing() -> None:
+    from pipeline.observability import Untraced
+
+    def handler(event: dict, context: object) -> str:
+        return "answer"
+
+    untraced = Untraced()
+
+    # Used bare and with Tracer's options, as the handlers and the stages use them
+    assert untraced.capture_lambda_handler(handler) is handler
+    assert untraced.capture_lambda_handler(capture_response=False)(handler) is handler
+    assert untraced.capture_method(handler) is handler
+    assert untraced.capture_method(capture_response=False, capture_error=False)(handler) is handler

@@ -1,0 +1,805 @@
+"""`make bench`: every figure beside a baseline measured in the same run, the ratio, the
+goal and whether it is met; written to benchmarks/results.json and results.md.
+
+Times are medians over repeated runs. The machine may be shared: cold starts are
+counted in CPU time of the process (what the interpreter spends), which another
+process's load does not inflate as it does wall time; everything else is wall time,
+measured in pairs (a run and its baseline one after the other) so both see the same load."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import tomllib
+import urllib.request
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from asyncrun.runtimes import default_executor  # noqa: E402
+from asyncrun.service.engine import Engine  # noqa: E402
+from asyncrun.service.faults import Fault  # noqa: E402
+from asyncrun.service.trace import AttemptFinished  # noqa: E402
+from asyncrun.stack.endpoint import Endpoint  # noqa: E402
+from asyncrun.stack.provision import provision  # noqa: E402
+from asyncrun.stack.template import load_stack  # noqa: E402
+from benchmarks.direct import STAGES, Pipeline, orders_csv  # noqa: E402
+from benchmarks.figures import Figure, Goal, median, write_json, write_markdown  # noqa: E402
+from tests.support.layer import RUNTIME_PROVIDED, distribution_of  # noqa: E402
+
+HERE = ROOT / "benchmarks"
+CACHE = ROOT / ".cache" / "bench"
+TEMPLATE = ROOT / "template.yaml"
+THROUGHPUT = HERE / "templates" / "throughput.yaml"
+SMALL_UPLOAD = (ROOT / "samples" / "orders-2026-11-01.csv").read_bytes()
+
+
+def log(message: str) -> None:
+    print(f"bench: {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------- Lambda's paths
+
+
+def built_layer(architectures: str = "arm64 x86_64") -> Path:
+    """The shared layer as `sam build` makes it (its Makefile), or for the architectures named."""
+    out = CACHE / f"layer-{architectures.replace(' ', '-')}"
+    subprocess.run(
+        ["make", "--no-print-directory", "-f", str(ROOT / "layers/shared/Makefile"), "build-SharedLayer"],
+        env={
+            **os.environ,
+            "ARTIFACTS_DIR": str(out),
+            "PYTHON": sys.executable,
+            "LAYER_ARCHITECTURES": architectures,
+        },
+        check=True,
+        capture_output=True,
+    )
+    return out / "python"
+
+
+def lambda_runtime_packages() -> Path:
+    """boto3 and its dependencies at the locked versions, compiled: what the Lambda Python
+    runtime puts on the path after the layers."""
+    locked = {p["name"]: p["version"] for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+    pins = [f"{name}=={locked[name]}" for name in sorted(RUNTIME_PROVIDED)]
+    folder = CACHE / ("runtime-" + hashlib.sha256(" ".join(pins).encode()).hexdigest()[:12])
+    if not (folder / ".complete").exists():
+        subprocess.run(
+            [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--target", str(folder), *pins],
+            check=True,
+            capture_output=True,
+        )
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(folder)], check=True, capture_output=True
+        )
+        (folder / ".complete").touch()
+    return folder
+
+
+# ---------------------------------------------------------------------- 1. cold start
+
+# Peak memory from VmHWM: ru_maxrss would carry the parent's peak over the exec.
+_COLD_PROBE = """
+import json, sys, time
+wall, cpu = time.perf_counter(), time.process_time()
+sys.path[:0] = {paths!r}
+{work}
+cpu, wall = (time.process_time() - cpu) * 1000, (time.perf_counter() - wall) * 1000
+peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
+print(json.dumps([cpu, wall, peak]))
+"""
+_BARE = "import boto3\nboto3.client('s3')"
+_BARE_TRACED = (
+    "import boto3\nfrom aws_xray_sdk.core import xray_recorder, patch_all\npatch_all()\nboto3.client('s3')"
+)
+_HANDLER = "import app\nfrom pipeline import clients\nclients.s3()"
+# The bare handler plus the libraries every handler needs: what is left is the pipeline's own.
+_LIBRARIES = "\nimport pydantic.main\nfrom aws_lambda_powertools import Logger, Metrics"
+
+
+def _cold(paths: list[str], work: str, env: dict[str, str]) -> list[float]:
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", _COLD_PROBE.format(paths=paths, work=work)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def bench_cold_start(repeat: int) -> list[Figure]:
+    """Each handler imported in a fresh interpreter (no site-packages: only the function's
+    folder, the built layer and the runtime's boto3, all compiled) and its first client,
+    against a bare handler that imports boto3 and creates one client; in rounds of one
+    of each, so that all see the same load."""
+    layer, runtime = built_layer(), lambda_runtime_packages()
+    stack = load_stack(TEMPLATE)
+    libraries_only = [str(layer), str(runtime)]
+    figures = []
+    for traced in (False, True):
+        env = {"PATH": "", "AWS_REGION": stack.region, "AWS_DEFAULT_REGION": stack.region}
+        # Tracing as the deployed functions have it (Tracing: Active), or off as tests and
+        # local runs have it.
+        env |= {"LAMBDA_TASK_ROOT": "/var/task"} if traced else {"POWERTOOLS_TRACE_DISABLED": "true"}
+        samples: dict[str, list[list[float]]] = {}
+        for round_ in range(repeat + 1):
+            bare = _BARE_TRACED if traced else _BARE
+            measured = {
+                "bare": _cold(libraries_only, bare, env),
+                "libraries": _cold(libraries_only, bare + _LIBRARIES, env),
+            }
+            for logical_id in STAGES:
+                function = stack.functions[logical_id]
+                paths = [str(function.code_dir), *libraries_only]
+                measured[logical_id] = _cold(paths, _HANDLER, {**function.environment, **env})
+            if round_:  # the first round warms the page cache
+                for name, result in measured.items():
+                    samples.setdefault(name, []).append(result)
+
+        cpu = {name: median([s[0] for s in runs]) for name, runs in samples.items()}
+        peak = {name: median([s[2] for s in runs]) for name, runs in samples.items()}
+
+        mode = "X-Ray tracing on, as deployed" if traced else "tracing off"
+        baseline = "bare handler: boto3, one client" + (", X-Ray SDK patching" if traced else "")
+        for logical_id in STAGES:
+            note = f"import and first client, fresh interpreter; median of {repeat} rounds"
+            if cpu[logical_id] > 1.25 * cpu["bare"]:
+                note += (
+                    f"; {cpu[logical_id] - cpu['bare']:.0f} ms beyond the bare handler, "
+                    f"{cpu['libraries'] - cpu['bare']:.0f} ms of it importing pydantic and Powertools "
+                    "and the rest the pipeline's modules and models, which its first invoke needs"
+                )
+            figures.append(
+                Figure(
+                    f"cold start {logical_id} ({mode})",
+                    cpu[logical_id],
+                    cpu["bare"],
+                    "ms CPU",
+                    Goal(1.25),
+                    baseline,
+                    note,
+                )
+            )
+            figures.append(
+                Figure(
+                    f"cold start peak memory {logical_id} ({mode})",
+                    peak[logical_id],
+                    peak["bare"],
+                    "MB",
+                    None,
+                    baseline,
+                    "peak resident memory; the issue sets no goal for it",
+                )
+            )
+    return figures
+
+
+# ---------------------------------------------------------------------- 2. warm stages
+
+
+class DirectCalls:
+    """Each stage's AWS calls made directly with boto3: what the stage would cost with
+    no framework, models or validation. The process stage's baseline also reads the
+    rows with the csv module, without validating them."""
+
+    def __init__(self, pipeline: Pipeline) -> None:
+        self.s3 = pipeline.endpoint.client("s3")
+        self.dynamodb = pipeline.endpoint.client("dynamodb")
+        env = {k: v for e in pipeline.environments.values() for k, v in e.items()}
+        self.process_table = env["PROCESS_TABLE_NAME"]
+        self.idempotency_table = env["IDEMPOTENCY_TABLE_NAME"]
+        self.audit_bucket = env["AUDIT_BUCKET_NAME"]
+
+    def upload(self, bucket: str, key: str, version: str) -> None:
+        self.s3.head_object(Bucket=bucket, Key=key, VersionId=version)
+        digest, body = hashlib.sha256(), self.s3.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"]
+        for chunk in body.iter_chunks(1024 * 1024):
+            digest.update(chunk)
+
+    def _once(self, key: str) -> None:
+        # Powertools Idempotency: an in-progress item, then the completed one.
+        item = {"id": {"S": key}, "status": {"S": "INPROGRESS"}, "expiration": {"N": "9999999999"}}
+        self.dynamodb.put_item(
+            TableName=self.idempotency_table, Item=item, ConditionExpression="attribute_not_exists(id)"
+        )
+        self.dynamodb.update_item(
+            TableName=self.idempotency_table,
+            Key={"id": {"S": key}},
+            UpdateExpression="SET #s = :s, #d = :d",
+            ExpressionAttributeNames={"#s": "status", "#d": "data"},
+            ExpressionAttributeValues={":s": {"S": "COMPLETED"}, ":d": {"S": "{}"}},
+        )
+
+    def process(self, bucket: str, key: str, version: str) -> None:
+        import csv
+        import io
+
+        self._once(f"process-{version}")
+        body = self.s3.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"]
+        rows = sum(1 for _ in csv.DictReader(io.TextIOWrapper(body, encoding="utf-8-sig", newline="")))
+        item = {"upload_id": {"S": version}, "rows": {"N": str(rows)}, "status": {"S": "PROCESSED"}}
+        self.dynamodb.put_item(TableName=self.process_table, Item=item)
+
+    def audit(self, version: str) -> None:
+        self._once(f"audit-{version}")
+        self.s3.put_object(Bucket=self.audit_bucket, Key=f"audit/{version}.json", Body=b"{}" * 1000)
+
+
+def bench_warm_stages(repeat: int) -> list[Figure]:
+    body = orders_csv(1_000_000)
+    rows = body.count(b"\n") - 1
+    with Endpoint() as endpoint, _quiet():
+        stack = load_stack(TEMPLATE)
+        provision(stack, endpoint)
+        pipeline = Pipeline.load(stack, endpoint)
+        direct = DirectCalls(pipeline)
+        bucket = pipeline.upload_bucket()
+        timings: dict[str, list[float]] = {}
+        baselines: dict[str, list[float]] = {}
+        for round_ in range(repeat + 1):
+            event = pipeline.put(f"bench/warm-{round_}.csv", body)
+            stage_times: dict[str, list[float]] = {}
+            pipeline.through(event, stage_times)
+            obj = event["Records"][0]["s3"]["object"]
+            key, version = f"bench/warm-{round_}.csv", obj["versionId"]
+            base = {}
+            calls: list[tuple[str, Callable[..., None], tuple[str, ...]]] = [
+                ("UploadFunction", direct.upload, (bucket, key, version)),
+                ("ProcessFunction", direct.process, (bucket, key, version)),
+                ("AuditFunction", direct.audit, (version,)),
+            ]
+            for name, call, call_args in calls:
+                started = time.perf_counter()
+                call(*call_args)
+                base[name] = time.perf_counter() - started
+            if round_:  # the first round is the cold one
+                for name in STAGES:
+                    timings.setdefault(name, []).append(stage_times[name][0] * 1000)
+                    baselines.setdefault(name, []).append(base[name] * 1000)
+    figures = []
+    for name in STAGES:
+        value, baseline = median(timings[name]), median(baselines[name])
+        note = f"1 MB upload, {rows:,} rows; median of {repeat} warm invocations"
+        if value > 1.2 * baseline:
+            note += f"; {value - baseline:.0f} ms beyond the same calls"
+            if name == "ProcessFunction":
+                per_row = (value - baseline) / rows * 1000
+                note += f", {per_row:.0f} µs for each row the stage validates into a typed model"
+        figures.append(
+            Figure(
+                f"warm duration {name}",
+                value,
+                baseline,
+                "ms",
+                Goal(1.2),
+                "the same AWS calls with boto3"
+                + (", rows read with csv" if name == "ProcessFunction" else ""),
+                note,
+            )
+        )
+    return figures
+
+
+# Never closed: Powertools' Logger keeps the stream it was built with.
+_SINK = open(os.devnull, "w")  # noqa: SIM115
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The functions log to standard output; only the results belong there."""
+    with contextlib.redirect_stdout(_SINK):
+        yield
+
+
+# ---------------------------------------------------------------------- 2b. memory
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait_until_answers(url: str, process: subprocess.Popen[bytes], what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()  # noqa: S310 - loopback
+            return
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def moto_server() -> Iterator[str]:
+    """A moto server in its own process, so that the objects it holds are not counted
+    in the function's memory."""
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_answers(f"{url}/moto-api/", process, "the moto server")
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+
+
+def memory_cases() -> dict[str, bytes]:
+    wide_header = ",".join(
+        ["order_id", "customer_id", "sku", "quantity", "unit_price", "currency"]
+        + [f"extra_{i}" for i in range(4994)]
+    )
+    wide_row = "ORD-1,CUST-1,SKU-1,1,1.00,EUR" + ",x" * 4994
+    return {
+        "50 MB upload": orders_csv(50_000_000),
+        "a single 5 MB line": (
+            b"order_id,customer_id,sku,quantity,unit_price,currency\nORD-1,"
+            + b"C" * 5_000_000
+            + b",SKU,1,1.00,EUR\n"
+        ),
+        "5,000-column header": "\n".join([wide_header] + [wide_row] * 1000).encode() + b"\n",
+    }
+
+
+def bench_memory() -> list[Figure]:
+    """Peak resident memory of the upload and process stages for large and odd uploads,
+    above the process's memory once the handlers are loaded and warm (the interpreter)."""
+    cases = memory_cases()
+    with moto_server() as url:
+        endpoint = Endpoint(url).start()
+        stack = load_stack(TEMPLATE)
+        provision(stack, endpoint)
+        keys = {}
+        bucket = next(b for b in stack.buckets.values() if b.notifications).name
+        for i, (case, body) in enumerate(cases.items()):
+            keys[case] = f"bench/memory-{i}.csv"
+            endpoint.client("s3").put_object(Bucket=bucket, Key=keys[case], Body=body)
+        done = subprocess.run(
+            [sys.executable, str(HERE / "memory_probe.py"), url, json.dumps(keys)],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        endpoint.stop()
+    measured = json.loads(done.stdout.splitlines()[-1])
+    return [
+        Figure(
+            f"memory above the interpreter, {case}",
+            measured[case]["peak_mb"] - measured["interpreter_mb"],
+            None,
+            "MB",
+            Goal(64, on_ratio=False),
+            f"the process once warm: {measured['interpreter_mb']:.0f} MB",
+            f"upload then process stage; outcome: {measured[case]['outcome']}",
+        )
+        for case in cases
+    ]
+
+
+# ---------------------------------------------------------------------- 3, 4. the runner
+
+
+def _runner_run(uploads: int, faults: list[Fault] | None = None) -> tuple[float, str]:
+    """Seconds for `uploads` uploads through the three stages with asyncrun, and where
+    they went: the attempts (handlers and their environments), the S3 bridge, the rest."""
+    with Endpoint() as endpoint, _quiet():
+        stack = load_stack(TEMPLATE)
+        provision(stack, endpoint)
+        engine = Engine(stack, endpoint, faults=faults or [], executor=default_executor(stack, endpoint))
+        bridge_seconds = 0.0
+        drain_s3 = engine.s3.drain
+
+        def timed_drain() -> Any:
+            nonlocal bridge_seconds
+            started = time.perf_counter()
+            try:
+                return drain_s3()
+            finally:
+                bridge_seconds += time.perf_counter() - started
+
+        engine.s3.drain = timed_drain  # type: ignore[method-assign]
+        bucket = next(b for b in stack.buckets.values() if b.notifications).name
+        s3 = endpoint.client("s3")
+        started = time.perf_counter()
+        for n in range(uploads):
+            s3.put_object(Bucket=bucket, Key=f"incoming/bench/{n}.csv", Body=SMALL_UPLOAD)
+        engine.run_until_idle()
+        elapsed = time.perf_counter() - started
+        logical = {f.name: f.logical_id for f in stack.functions.values()}
+        outcomes: dict[str, int] = {}
+        attempt_seconds = 0.0
+        for event in engine.trace:
+            if isinstance(event, AttemptFinished):
+                key = f"{logical.get(event.function, event.function)} {event.outcome}"
+                outcomes[key] = outcomes.get(key, 0) + 1
+                attempt_seconds += event.duration_ms / 1000
+    where = (
+        f"attempts {', '.join(f'{k}: {v}' for k, v in sorted(outcomes.items()))}; of {elapsed:.1f} s, "
+        f"{attempt_seconds:.1f} s in attempts, {bridge_seconds:.1f} s in the S3 bridge "
+        f"(asyncrun/s3events.py), {elapsed - attempt_seconds - bridge_seconds:.1f} s in the rest"
+    )
+    return elapsed, where
+
+
+def _direct_run(uploads: int) -> float:
+    """The same uploads, the same handlers called directly one after another, the same moto."""
+    with Endpoint() as endpoint, _quiet():
+        stack = load_stack(TEMPLATE)
+        provision(stack, endpoint)
+        pipeline = Pipeline.load(stack, endpoint)
+        pipeline.through(
+            pipeline.put("incoming/bench/warm.csv", SMALL_UPLOAD)
+        )  # the cold start, as asyncrun's
+        started = time.perf_counter()
+        for n in range(uploads):
+            pipeline.through(pipeline.put(f"incoming/bench/{n}.csv", SMALL_UPLOAD))
+        return time.perf_counter() - started
+
+
+def bench_runner(sizes: list[int], repeat: int) -> tuple[list[Figure], dict[str, list[tuple[int, float]]]]:
+    per_upload: dict[int, tuple[float, float]] = {}
+    where_seen: dict[int, str] = {}
+    for uploads in sizes:
+        runs = repeat if uploads <= 100 else 1
+        ours, theirs = [], []
+        for _ in range(runs):
+            log(f"runner: {uploads} uploads through asyncrun, then directly")
+            elapsed, where = _runner_run(uploads)
+            ours.append(elapsed / uploads * 1000)
+            where_seen[uploads] = where
+            theirs.append(_direct_run(uploads) / uploads * 1000)
+        per_upload[uploads] = (median(ours), median(theirs))
+    figures = []
+    for uploads, (ours_ms, direct_ms) in per_upload.items():
+        runs = repeat if uploads <= 100 else 1
+        figures.append(
+            Figure(
+                f"runner: cost per upload, {uploads} uploads",
+                ours_ms,
+                direct_ms,
+                "ms",
+                Goal(1.25),
+                "the handlers called directly, one after another, same moto",
+                f"upload -> process -> audit, in-process executor; {_runs_text(runs)}; {where_seen[uploads]}",
+            )
+        )
+    small, large = min(per_upload), max(per_upload)
+    if small != large:
+        figures.append(
+            Figure(
+                f"runner: cost per upload at {large} against {small}",
+                per_upload[large][0],
+                per_upload[small][0],
+                "ms",
+                Goal(1.1),
+                f"asyncrun's cost per upload at {small} uploads",
+                f"nothing in a run may cost more as the run grows; at {large}: {where_seen[large]}; "
+                f"at {small}: {where_seen[small]}",
+            )
+        )
+    curve = {
+        "asyncrun": [(n, ours) for n, (ours, _) in per_upload.items()],
+        "handlers called directly": [(n, direct) for n, (_, direct) in per_upload.items()],
+    }
+    return figures, curve
+
+
+def _runs_text(runs: int) -> str:
+    return f"median of {runs} runs" if runs > 1 else "one run"
+
+
+def bench_retries(uploads: int, repeat: int) -> Figure:
+    """Uploads whose process stage fails twice, then succeeds (60 s and 120 s of virtual
+    retry delay each), against the same uploads succeeding at once; in pairs."""
+    failing, succeeding = [], []
+    where = ""
+    for _ in range(repeat):
+        log(f"retries: {uploads} uploads failing twice, then succeeding at once")
+        # Every event's first two attempts fail: all first attempts run before any retry is due.
+        fault = Fault("ProcessFunction", "error", 1.0, times=2 * uploads)
+        elapsed, where = _runner_run(uploads, [fault])
+        failing.append(elapsed)
+        succeeding.append(_runner_run(uploads)[0])
+    return Figure(
+        f"retries: {uploads} uploads failing twice then succeeding",
+        median(failing),
+        median(succeeding),
+        "s",
+        Goal(1.2),
+        f"{uploads} uploads succeeding at once",
+        f"virtual clock; median of {repeat} pairs; the failing run: {where}",
+    )
+
+
+# ---------------------------------------------------------------------- 5. serve
+
+
+def bench_failure_answer(repeat: int) -> Figure:
+    """`asyncrun serve --virtual-clock`: an Event invoke of a function that always fails
+    (2 retries) until its record is in the OnFailure queue, `drain` skipping the waits;
+    against a RequestResponse invoke of the same function (its one failed attempt)."""
+    import boto3
+
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    asyncrun = Path(sys.executable).parent / "asyncrun"
+    command = [str(asyncrun), "serve", "--template", str(THROUGHPUT), "--virtual-clock", "--quiet"]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)], cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        options: dict[str, Any] = {
+            "endpoint_url": url,
+            "region_name": "us-east-1",
+            "aws_access_key_id": "local",
+            "aws_secret_access_key": "local",
+        }
+        _wait_until_answers(f"{url}/_asyncrun/status", process, "asyncrun serve")
+        lam, sqs = boto3.client("lambda", **options), boto3.client("sqs", **options)
+        name = next(
+            f["FunctionName"] for f in lam.list_functions()["Functions"] if "Failing" in f["FunctionName"]
+        )
+        queue = next(u for u in sqs.list_queues()["QueueUrls"] if "Failures" in u)
+        answers, directs = [], []
+        for n in range(repeat + 1):
+            started = time.perf_counter()
+            lam.invoke(FunctionName=name, InvocationType="Event", Payload=json.dumps({"n": n}).encode())
+            request = urllib.request.Request(f"{url}/_asyncrun/drain", method="POST", data=b"{}")  # noqa: S310
+            urllib.request.urlopen(request, timeout=60).close()  # noqa: S310 - loopback
+            while not (
+                messages := sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1).get("Messages")
+            ):
+                pass
+            answer = time.perf_counter() - started
+            sqs.delete_message(QueueUrl=queue, ReceiptHandle=messages[0]["ReceiptHandle"])
+            started = time.perf_counter()
+            lam.invoke(FunctionName=name, InvocationType="RequestResponse", Payload=b"{}")
+            direct = time.perf_counter() - started
+            if n:  # the first round is the cold one
+                answers.append(answer)
+                directs.append(direct)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    return Figure(
+        "serve: failure answer (Event invoke to OnFailure queue, 2 retries)",
+        median(answers),
+        median(directs),
+        "s",
+        Goal(0.5, on_ratio=False),
+        "a RequestResponse invoke of the same function",
+        f"asyncrun serve --virtual-clock, POST /_asyncrun/drain; median of {repeat}",
+    )
+
+
+# ---------------------------------------------------------------------- 6. sizes
+
+
+def _tree_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def bench_sizes() -> list[Figure]:
+    """`sam build` with the default parameters, against what pip would put in the layer
+    resolving the same requirements (dependencies followed, as a python3.13 build does)."""
+    build = CACHE / "sam-build"
+    log("sizes: sam build")
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "sam"),
+            "build",
+            "--build-dir",
+            str(build),
+            "--cache-dir",
+            str(CACHE / "sam-cache"),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        env={
+            **os.environ,
+            "SAM_CLI_TELEMETRY": "0",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        },
+    )
+    with tempfile.TemporaryDirectory() as resolved:
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--only-binary=:all:",
+                "--platform",
+                "manylinux2014_aarch64",
+                "--python-version",
+                "3.13",
+                "--implementation",
+                "cp",
+                "--target",
+                resolved,
+                "--requirement",
+                str(ROOT / "layers/shared/requirements.txt"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        resolved_bytes = _tree_bytes(Path(resolved)) + _tree_bytes(ROOT / "layers/shared/pipeline")
+    layer = build / "SharedLayer"
+    carried = {distribution_of(folder.name) for folder in (layer / "python").glob("*.dist-info")}
+    shadowing = sorted(carried & RUNTIME_PROVIDED)
+    one_architecture = _tree_bytes(built_layer("arm64").parent) / 1e6
+    layer_mb = _tree_bytes(layer) / 1e6
+    figures = [
+        Figure(
+            "layer size, unzipped, as sam build makes it",
+            layer_mb,
+            resolved_bytes / 1e6,
+            "MB",
+            Goal(15, on_ratio=False),
+            "pip resolving the same requirements for arm64 (botocore followed in)",
+            "one layer for arm64 and x86_64 (SAM tells a makefile build no architecture): "
+            f"the second one's native modules are {layer_mb - one_architecture:.1f} MB of it"
+            if layer_mb >= 15
+            else "arm64 and x86_64 native modules",
+        ),
+        Figure(
+            "layer size, unzipped, one architecture (LAYER_ARCHITECTURES=arm64 sam build)",
+            one_architecture,
+            resolved_bytes / 1e6,
+            "MB",
+            Goal(15, on_ratio=False),
+            "pip resolving the same requirements for arm64 (botocore followed in)",
+            "",
+        ),
+        Figure(
+            "layer: distributions the Lambda runtime already provides",
+            len(shadowing),
+            None,
+            "",
+            Goal(1, on_ratio=False),
+            "-",
+            ", ".join(shadowing)
+            or "none (tests/unit/test_layer.py and tests/template/test_sam_cli.py hold it)",
+        ),
+    ]
+    for logical_id in STAGES:
+        figures.append(
+            Figure(
+                f"function code size {logical_id}",
+                _tree_bytes(build / logical_id) / 1e3,
+                None,
+                "KB",
+                Goal(50, on_ratio=False),
+                "-",
+                "unzipped, as sam build makes it",
+            )
+        )
+    return figures
+
+
+# ---------------------------------------------------------------------- 7. sam local invoke
+
+
+def bench_sam_local() -> list[Figure]:
+    """`sam local invoke` of each sample event against a moto container, as the container
+    tests run it, and asyncrun's in-process run of the same event against the same moto."""
+    from asyncrun.runtimes.containers import engine_problem
+
+    problem = engine_problem()
+    if problem is not None:
+        return [
+            Figure("sam local invoke per sample event", 0, None, "s", None, "-", f"not measured: {problem}")
+        ]
+    from tests.support.events import function_inputs, load_event, put_and_pin, sample_contents
+    from tests.support.sam_local import sam_local_stack
+
+    figures = []
+    log("sam local: sam build")
+    with tempfile.TemporaryDirectory(prefix="bench-sam-local-") as work, sam_local_stack(Path(work)) as local:
+        engine = Engine(local.stack, local.endpoint, executor=default_executor(local.stack, local.endpoint))
+        contents = sample_contents()
+        for name, (function, _) in sorted(function_inputs().items()):
+            event = put_and_pin(local.endpoint.client("s3"), load_event(name), contents)
+            log(f"sam local: {function} {name}")
+            invocation = local.invoke(function, event, tag=name)
+            engine.executor.reset(local.stack.functions[function])  # loaded anew, as in a container
+            started = time.perf_counter()
+            with _quiet():
+                answer = engine.invoke_sync(function, event, qualifier="live")
+            ours = time.perf_counter() - started
+            outcomes = f"sam local exit {invocation.returncode}; asyncrun " + (
+                "function error" if answer.function_error else "success"
+            )
+            figures.append(
+                Figure(
+                    f"sam local invoke {function} {name}",
+                    invocation.seconds,
+                    ours,
+                    "s",
+                    None,
+                    "asyncrun in-process, same event and moto, handler loaded anew",
+                    f"what the fast path buys: the ratio; no goal; {outcomes}",
+                )
+            )
+    return figures
+
+
+# ---------------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeat", type=int, default=7, help="pairs for cold starts and warm stages")
+    parser.add_argument("--runs", type=int, default=3, help="runs of each small runner measurement")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=[100, 300, 1000], help="uploads per runner run"
+    )
+    parser.add_argument("--skip", nargs="*", default=[], help="sections to leave out (names as logged)")
+    parser.add_argument("--out", type=Path, default=HERE)
+    args = parser.parse_args()
+    CACHE.mkdir(parents=True, exist_ok=True)
+    figures: list[Figure] = []
+    curve: dict[str, list[tuple[int, float]]] = {}
+
+    def runner() -> list[Figure]:
+        found, points = bench_runner(args.sizes, args.runs)
+        curve.update(points)
+        return found
+
+    sections: dict[str, Callable[[], list[Figure]]] = {
+        "cold-start": lambda: bench_cold_start(args.repeat),
+        "warm": lambda: bench_warm_stages(args.repeat),
+        "memory": bench_memory,
+        "runner": runner,
+        "retries": lambda: [bench_retries(100, args.runs)],
+        "serve": lambda: [bench_failure_answer(args.repeat)],
+        "sizes": bench_sizes,
+        "sam-local": bench_sam_local,
+    }
+    started = time.perf_counter()
+    for name, section in sections.items():
+        if name in args.skip:
+            continue
+        log(f"{name} ...")
+        t = time.perf_counter()
+        found = section()
+        log(f"{name}: {time.perf_counter() - t:.0f} s")
+        for figure in found:
+            print(json.dumps(figure.as_json(), ensure_ascii=False), flush=True)
+        figures.extend(found)
+    header = (
+        f"`make bench` on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{time.strftime('%Y-%m-%d', time.gmtime())}; {time.perf_counter() - started:.0f} s in all. "
+        "Every value is beside a baseline measured in the same run. Cold starts are CPU time of "
+        "the process; the rest is wall time."
+    )
+    write_json(figures, args.out / "results.json")
+    write_markdown(figures, curve, header, args.out / "results.md")
+
+
+if __name__ == "__main__":
+    main()
