@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from asyncrun.runtimes.containers import SamLocalExecutor
     from asyncrun.service.engine import Engine
     from asyncrun.service.executor import Executor
-    from asyncrun.service.faults import Fault
+    from asyncrun.service.faults import AnyFault
     from asyncrun.service.trace_text import LiveTrace
     from asyncrun.stack.endpoint import Endpoint
     from asyncrun.stack.model import Stack
@@ -55,7 +55,7 @@ def load(args: argparse.Namespace) -> Stack:
 
 @contextlib.contextmanager
 def open_run(
-    args: argparse.Namespace, *, stack: Stack | None = None, faults: Sequence[Fault] = ()
+    args: argparse.Namespace, *, stack: Stack | None = None, faults: Sequence[AnyFault] = ()
 ) -> Iterator[Run]:
     """Loads, provisions and builds the engine; the functions' own output (their logs)
     goes to stderr with -v and nowhere otherwise, so the trace stays readable and

@@ -2,21 +2,42 @@
 stack without changing its code.
 
 - `error`: the attempt fails as an `Unhandled` function error; the handler is not run.
+- `timeout`: the attempt fails as a timed-out one does (`Sandbox.Timedout`), after the
+  function's whole `Timeout` on the clock; the handler is not run.
+- `crash`: the attempt fails as one whose runtime process exited does
+  (`Runtime.ExitError`, exit status 1); the handler is not run.
+  After either, the function's execution environment is discarded, as Lambda does: its
+  next attempt starts cold.
 - `throttle`: the attempt is throttled (429): backoff, no retry attempt used.
 - `duplicate`: when the event is accepted it is queued a second time with the same
   request id, as Lambda's at-least-once queue may do (**unverified** that a duplicate
   keeps the request id; the documentation only says the same event can arrive twice).
+
+`FUNCTION:aws:SERVICE[.OPERATION]:KIND[:PROBABILITY][:TIMES]` is a fault in the AWS calls
+the function makes (`asyncrun.stack.call_faults`), answered at the loopback endpoint.
 """
 
 from __future__ import annotations
 
+import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast, get_args
 
-FaultKind = Literal["error", "throttle", "duplicate"]
+from asyncrun.stack.call_faults import CALL_FAULT_KINDS, CallFault, CallFaultTable
+
+log = logging.getLogger(__name__)
+
+FaultKind = Literal["error", "timeout", "crash", "throttle", "duplicate"]
 FAULT_KINDS: tuple[str, ...] = get_args(FaultKind)
+FAULT_SYNTAX = (
+    "FUNCTION:KIND[:PROBABILITY][:TIMES] or FUNCTION:aws:SERVICE[.OPERATION]:KIND[:PROBABILITY][:TIMES]"
+)
+FAULTS_HELP = (
+    f"function kinds: {', '.join(FAULT_KINDS)}; AWS call kinds: {', '.join(CALL_FAULT_KINDS)} "
+    "(e.g. ProcessFunction:aws:dynamodb:throttle, UploadFunction:aws:s3.GetObject:error:1.0:3)"
+)
 
 INJECTED_ERROR_TYPE = "InjectedFunctionError"
 
@@ -58,15 +79,55 @@ class Fault:
         return self.function in (logical_id, name)
 
 
+AnyFault = Fault | CallFault
+
+
+def parse_fault(text: str) -> AnyFault:
+    """A `--fault` text: a function-level `Fault`, or with `:aws:` a `CallFault`."""
+    function, separator, rest = text.partition(":aws:")
+    if separator and function and ":" not in function:
+        return CallFault.parse(function, rest)
+    return Fault.parse(text)
+
+
 class FaultInjector:
-    """Decides, with a seeded generator, which faults trigger for an attempt."""
+    """Decides, with a seeded generator, which faults trigger for an attempt; faults in
+    AWS calls go to `calls`, the loopback endpoint's table (None: calls are not seen,
+    and such a fault is named in a warning), with their function resolved by `resolve`
+    to the physical name the endpoint sees."""
 
-    def __init__(self, faults: Sequence[Fault] = (), seed: int | None = None) -> None:
-        self.faults = list(faults)
+    def __init__(
+        self,
+        faults: Sequence[AnyFault] = (),
+        seed: int | None = None,
+        *,
+        calls: CallFaultTable | None = None,
+        resolve: Callable[[str], str] = str,
+    ) -> None:
+        self.faults: list[Fault] = []
         self._random = random.Random(seed)
+        self._calls = calls
+        self._resolve = resolve
+        if calls is not None:  # the endpoint outlives engines: the latest one's faults apply
+            calls.reset(seed)
+        for fault in faults:
+            self.add(fault)
 
-    def add(self, fault: Fault) -> None:
-        self.faults.append(fault)
+    def add(self, fault: AnyFault) -> None:
+        if isinstance(fault, Fault):
+            self.faults.append(fault)
+            return
+        fault.function = self._resolve(fault.function)
+        if self._calls is None:
+            log.warning(
+                "fault %s:aws:%s:%s is not injected: faults in AWS calls need the embedded endpoint "
+                "(not --endpoint-url), whose loopback front answers the functions' calls",
+                fault.function,
+                fault.service if fault.operation is None else f"{fault.service}.{fault.operation}",
+                fault.kind,
+            )
+            return
+        self._calls.add(fault)
 
     def trigger(self, kind: FaultKind, *, logical_id: str, name: str, payload: str) -> Fault | None:
         """The first fault of `kind` that applies, counted as triggered; None when none does."""
