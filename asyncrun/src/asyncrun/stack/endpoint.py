@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from asyncrun.stack import moto_sns
 from asyncrun.stack.call_faults import CallFaultFront, CallFaultTable, function_access_key
 
 # Fixed, obviously fake credentials: local endpoints accept any, and real ones must
@@ -81,6 +82,7 @@ class Endpoint:
             self._set_aside_user_configuration()
             self._mock = mock_aws()
             self._mock.start()
+            moto_sns.install()  # a subscriber's failure is not the publisher's, as on AWS
         return self
 
     def stop(self) -> None:
