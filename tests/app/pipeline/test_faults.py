@@ -139,9 +139,18 @@ def test_a_throttle_the_sdks_retries_absorb_costs_no_lambda_retry(start_pipeline
     assert_done_once(pipeline)
 
 
-@pytest.mark.parametrize("operation", ["PutItem", "UpdateItem"])
+# PutItem: the first is the idempotency record's, before any work. UpdateItem: the
+# first marks that record done, after the item was written; the retry runs the stage
+# again, and the item's conditional write keeps the first PROCESSED outcome.
+@pytest.mark.parametrize(
+    ("operation", "failed_step"),
+    [
+        ("PutItem", "Failed to save in progress record"),
+        ("UpdateItem", "Failed to update record state to success"),
+    ],
+)
 def test_a_dynamodb_outage_in_the_middle_of_process_is_retried_and_nothing_is_done_twice(
-    start_pipeline: StartPipeline, operation: str
+    start_pipeline: StartPipeline, operation: str, failed_step: str
 ) -> None:
     pipeline = start_pipeline()
     # Given the first attempt's writes of one kind fail past the SDK's retries
@@ -155,6 +164,9 @@ def test_a_dynamodb_outage_in_the_middle_of_process_is_retried_and_nothing_is_do
     # in one item and one audit entry
     attempts = pipeline.events("attempt_finished", pipeline.parts.process)
     assert [a.outcome for a in attempts] == ["error", "success"]
+    assert attempts[0].error_type == "IdempotencyPersistenceLayerError"
+    assert failed_step in str(attempts[0].error_message)
+    assert f"(ServiceUnavailable) when calling the {operation} operation" in str(attempts[0].error_message)
     assert fault.triggered == 3
     assert len(pipeline.request_ids(pipeline.parts.audit)) == 1
     assert_done_once(pipeline)
