@@ -69,6 +69,11 @@ def open_run(
 
     stack = stack or load(args)
     all_faults = [*parse_faults(args.faults), *faults]
+    for fault in all_faults:  # a fault that can never trigger is a typo, not a quiet run
+        try:
+            stack.find_function(fault.function)
+        except KeyError:
+            raise CommandError(f"--fault: no function {fault.function!r} in stack {stack.name!r}") from None
     real_stdout = sys.stdout
     report_stream = sys.stderr if args.json else real_stdout
     with contextlib.ExitStack() as cleanup:
