@@ -25,7 +25,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal, cast, get_args
 
-from asyncrun.stack.call_faults import CALL_FAULT_KINDS, CallFault, CallFaultTable
+from asyncrun.stack.call_faults import (
+    CALL_FAULT_KINDS,
+    CallFault,
+    CallFaultTable,
+    check_chance,
+    draws,
+    parse_chance,
+)
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +61,7 @@ class Fault:
     def __post_init__(self) -> None:
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"fault kind {self.kind!r} is not one of {', '.join(FAULT_KINDS)}")
-        if not 0.0 <= self.probability <= 1.0:
-            raise ValueError(f"fault probability {self.probability} is not between 0 and 1")
-        if self.times is not None and self.times < 0:
-            raise ValueError(f"fault times {self.times} is negative")
+        check_chance(self.probability, self.times)
 
     @classmethod
     def parse(cls, text: str) -> Fault:
@@ -68,11 +72,7 @@ class Fault:
         function, kind = parts[0], parts[1]
         if kind not in FAULT_KINDS:
             raise ValueError(f"fault {text!r}: kind {kind!r} is not one of {', '.join(FAULT_KINDS)}")
-        try:
-            probability = float(parts[2]) if len(parts) > 2 and parts[2] else 1.0
-            times = int(parts[3]) if len(parts) > 3 and parts[3] else None
-        except ValueError as exc:
-            raise ValueError(f"fault {text!r}: {exc}") from None
+        probability, times = parse_chance(parts[2:], text)
         return cls(function, cast(FaultKind, kind), probability, times)
 
     def targets(self, logical_id: str, name: str) -> bool:
@@ -138,8 +138,7 @@ class FaultInjector:
                 continue
             if fault.match is not None and fault.match not in payload:
                 continue
-            if fault.probability < 1.0 and self._random.random() >= fault.probability:
-                continue
-            fault.triggered += 1
-            return fault
+            if draws(fault.probability, self._random):
+                fault.triggered += 1
+                return fault
         return None

@@ -55,6 +55,29 @@ def function_access_key(function_name: str) -> str:
     return f"{FUNCTION_KEY_PREFIX}{function_name}"
 
 
+def check_chance(probability: float, times: int | None) -> None:
+    """A fault's `PROBABILITY` and `TIMES`, checked (function-level faults share them)."""
+    if not 0.0 <= probability <= 1.0:
+        raise ValueError(f"fault probability {probability} is not between 0 and 1")
+    if times is not None and times < 0:
+        raise ValueError(f"fault times {times} is negative")
+
+
+def parse_chance(optional: list[str], text: str) -> tuple[float, int | None]:
+    """`[PROBABILITY][:TIMES]`, split: each may be empty (probability 1, unlimited)."""
+    try:
+        probability = float(optional[0]) if optional and optional[0] else 1.0
+        times = int(optional[1]) if len(optional) > 1 and optional[1] else None
+    except ValueError as exc:
+        raise ValueError(f"fault {text!r}: {exc}") from None
+    return probability, times
+
+
+def draws(probability: float, generator: random.Random) -> bool:
+    """Whether a fault of this probability triggers this time."""
+    return probability >= 1.0 or generator.random() < probability
+
+
 @dataclass
 class CallFault:
     """`service` is the signing name (`dynamodb`, `s3`, …); `operation`, if given, the
@@ -73,10 +96,7 @@ class CallFault:
             raise ValueError(f"AWS call fault kind {self.kind!r} is not one of {', '.join(CALL_FAULT_KINDS)}")
         if not self.service:
             raise ValueError("an AWS call fault names a service, e.g. aws:dynamodb:throttle")
-        if not 0.0 <= self.probability <= 1.0:
-            raise ValueError(f"fault probability {self.probability} is not between 0 and 1")
-        if self.times is not None and self.times < 0:
-            raise ValueError(f"fault times {self.times} is negative")
+        check_chance(self.probability, self.times)
 
     @classmethod
     def parse(cls, function: str, text: str) -> CallFault:
@@ -91,11 +111,7 @@ class CallFault:
             raise ValueError(
                 f"fault {function}:aws:{text}: kind {kind!r} is not one of {', '.join(CALL_FAULT_KINDS)}"
             )
-        try:
-            probability = float(parts[2]) if len(parts) > 2 and parts[2] else 1.0
-            times = int(parts[3]) if len(parts) > 3 and parts[3] else None
-        except ValueError as exc:
-            raise ValueError(f"fault {function}:aws:{text}: {exc}") from None
+        probability, times = parse_chance(parts[2:], f"{function}:aws:{text}")
         return cls(
             function, service.lower(), cast(CallFaultKind, kind), operation or None, probability, times
         )
@@ -133,12 +149,9 @@ class CallFaultTable:
     def trigger(self, function: str, service: str, operation: str | None) -> CallFault | None:
         with self._lock:
             for fault in self._faults:
-                if not fault.applies(function, service, operation):
-                    continue
-                if fault.probability < 1.0 and self._random.random() >= fault.probability:
-                    continue
-                fault.triggered += 1
-                return fault
+                if fault.applies(function, service, operation) and draws(fault.probability, self._random):
+                    fault.triggered += 1
+                    return fault
         return None
 
 
