@@ -229,6 +229,9 @@ def _s3_operation(environ: WSGIEnvironment) -> str | None:
 
 
 # (HTTP status, error code) per service and kind; what is not listed takes `_DEFAULT`.
+# The codes are the services' documented ones (SNS's and SQS's from their API models);
+# **unverified**: the status SQS answers `RequestThrottled` with, and the messages, which
+# here say the fault was injected.
 _ERRORS: dict[tuple[str, CallFaultKind], tuple[int, str]] = {
     ("dynamodb", "throttle"): (400, "ProvisionedThroughputExceededException"),
     ("dynamodb", "error"): (500, "InternalServerError"),
