@@ -34,9 +34,10 @@ import pytest
 if TYPE_CHECKING:
     from asyncrun.service.destinations import Delivery
     from asyncrun.service.engine import Engine, RunSummary
-    from asyncrun.service.faults import Fault, FaultKind
+    from asyncrun.service.faults import AnyFault, Fault, FaultKind
     from asyncrun.service.metrics import Metrics
     from asyncrun.service.trace import AttemptFinished, TraceEvent
+    from asyncrun.stack.call_faults import CallFault, CallFaultKind
     from asyncrun.stack.endpoint import ClientCache, Endpoint
     from asyncrun.stack.model import FunctionSpec, Stack
 
@@ -125,11 +126,32 @@ class AsyncrunStack:
         match: str | None = None,
     ) -> Fault:
         """A fault, as `--fault FUNCTION:KIND[:PROBABILITY][:TIMES]` injects it: `error`,
-        `throttle` or `duplicate`; `match` limits it to payloads containing that text."""
+        `timeout`, `crash`, `throttle` or `duplicate`; `match` limits it to payloads
+        containing that text."""
         from asyncrun.service.faults import Fault
 
         self.function(function)  # an unknown function is a mistake in the test, not a fault that never fires
         fault = Fault(function, kind, probability, times, match)
+        self.engine.faults.add(fault)
+        return fault
+
+    def inject_call_fault(
+        self,
+        function: str,
+        service: str,
+        kind: CallFaultKind,
+        probability: float = 1.0,
+        times: int | None = None,
+        *,
+        operation: str | None = None,
+    ) -> CallFault:
+        """A fault in the function's own AWS calls, as `--fault FUNCTION:aws:SERVICE[.OPERATION]:KIND`
+        injects it: `throttle`, `unavailable` or `error`; `times` counts requests, the SDK's
+        retries included."""
+        from asyncrun.stack.call_faults import CallFault
+
+        self.function(function)
+        fault = CallFault(function, service, kind, operation, probability, times)
         self.engine.faults.add(fault)
         return fault
 
@@ -342,7 +364,7 @@ def asyncrun_stack(
     region=None, config_env="default", faults=(), seed=None, clock_start=None,
     endpoint_url=None, executor="process")`: the template provisioned into the test's embedded moto, with an
     engine whose virtual clock starts at `clock_start` (a datetime or epoch seconds; now
-    by default). `faults` are `Fault`s or `--fault` texts; `seed` fixes their draws.
+    by default). `faults` are `Fault`s, `CallFault`s or `--fault` texts; `seed` fixes their draws.
     Several stacks in one test share its moto. With `endpoint_url` (a moto server,
     LocalStack) the stack goes there instead, and what it holds outlives the test. The
     functions run in execution environments of their own (OS processes that reach the
@@ -352,7 +374,7 @@ def asyncrun_stack(
     from asyncrun.runtimes import local_executor
     from asyncrun.service.clock import VirtualClock
     from asyncrun.service.engine import Engine
-    from asyncrun.service.faults import Fault
+    from asyncrun.service.faults import parse_fault
     from asyncrun.stack.endpoint import Endpoint
     from asyncrun.stack.provision import provision
 
@@ -368,7 +390,7 @@ def asyncrun_stack(
         stack_name: str | None = None,
         region: str | None = None,
         config_env: str = "default",
-        faults: Sequence[Fault | str] = (),
+        faults: Sequence[AnyFault | str] = (),
         seed: int | None = None,
         clock_start: datetime | float | None = None,
         endpoint_url: str | None = None,
@@ -387,7 +409,7 @@ def asyncrun_stack(
             stack,
             endpoint,
             clock=VirtualClock(start),
-            faults=[Fault.parse(f) if isinstance(f, str) else f for f in faults],
+            faults=[parse_fault(f) if isinstance(f, str) else f for f in faults],
             seed=seed,
             executor=local_executor(executor, stack, endpoint),
         )

@@ -106,6 +106,24 @@ def test_malformed_fault_is_a_one_line_error(capsys: pytest.CaptureFixture[str])
     assert_one_line_error(code, err, "--fault")
 
 
+@pytest.mark.parametrize("fault", ["Nobody:error", "Nobody:aws:s3:throttle", "Echo:aws:s3:melt"])
+def test_a_fault_naming_no_function_or_kind_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], fault: str
+) -> None:
+    code, _, err = run(capsys, "--template", ECHO, "invoke", "Echo", "--fault", fault)
+
+    assert_one_line_error(code, err, "--fault")
+
+
+@pytest.mark.parametrize(("kind", "outcome"), [("timeout", "timeout"), ("crash", "error")])
+def test_timeout_and_crash_faults_from_the_command_line_apply(
+    capsys: pytest.CaptureFixture[str], kind: str, outcome: str
+) -> None:
+    report = json_run(capsys, "--template", ECHO, "invoke", "Echo", "--fault", f"Echo:{kind}::1")
+
+    assert [attempt["outcome"] for attempt in report["attempts"]] == [outcome, "success"]
+
+
 def test_json_report_of_an_invoke(capsys: pytest.CaptureFixture[str]) -> None:
     # When Echo is invoked asynchronously with --json
     report = json_run(capsys, "--template", ECHO, "invoke", "Echo", "--payload", '{"order": 7}')

@@ -47,3 +47,26 @@ def test_a_url_endpoint_gives_functions_its_url() -> None:
     endpoint = Endpoint(url="http://127.0.0.1:5000", region="eu-west-1")
     assert endpoint.function_environment()["AWS_ENDPOINT_URL"] == "http://127.0.0.1:5000"
     assert endpoint.function_environment()["AWS_REGION"] == "eu-west-1"
+
+
+def test_a_subscribed_queue_that_is_gone_fails_neither_the_publish_nor_the_other_subscribers(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with Endpoint(region="us-east-1") as endpoint:
+        sns, sqs = endpoint.client("sns"), endpoint.client("sqs")
+        topic = sns.create_topic(Name="alerts")["TopicArn"]
+        urls = [sqs.create_queue(QueueName=name)["QueueUrl"] for name in ("gone", "kept")]
+        for url in urls:
+            arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+                "QueueArn"
+            ]
+            sns.subscribe(
+                TopicArn=topic, Protocol="sqs", Endpoint=arn, Attributes={"RawMessageDelivery": "true"}
+            )
+        sqs.delete_queue(QueueUrl=urls[0])
+        # When a message is published, SNS accepts it (delivery is SNS's, not the publisher's)
+        assert sns.publish(TopicArn=topic, Message="m")["MessageId"]
+        # Then the remaining subscriber receives it, and the dropped delivery is named
+        [message] = sqs.receive_message(QueueUrl=urls[1]).get("Messages", [])
+        assert message["Body"] == "m"
+        assert "subscribed queue arn:aws:sqs:us-east-1:123456789012:gone does not exist" in caplog.text

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from asyncrun.errors import CommandError
 
 if TYPE_CHECKING:
-    from asyncrun.service.faults import Fault
+    from asyncrun.service.faults import AnyFault
 
 PROG = "asyncrun"
 EXIT_OK = 0
@@ -69,7 +69,11 @@ def common_options(*, suppress: bool) -> argparse.ArgumentParser:
         action="append",
         default=default([]),
         metavar="FUNCTION:KIND[:PROBABILITY][:TIMES]",
-        help="inject a fault (kinds: error, throttle, duplicate); repeatable",
+        help="inject a fault; repeatable. Kinds: error, timeout, crash, throttle, duplicate. "
+        "FUNCTION:aws:SERVICE[.OPERATION]:KIND[:PROBABILITY][:TIMES] fails the function's own AWS calls "
+        "instead (kinds: throttle, unavailable, error; e.g. ProcessFunction:aws:dynamodb:throttle, "
+        "UploadFunction:aws:s3.GetObject:error); TIMES counts requests, the SDK's retries included; "
+        "embedded endpoint only",
     )
     group.add_argument("--seed", type=int, default=default(None), help="seed for fault probabilities")
     group.add_argument(
@@ -175,13 +179,13 @@ def parse_overrides(values: Sequence[str]) -> dict[str, str]:
     return overrides
 
 
-def parse_faults(texts: Sequence[str]) -> list[Fault]:
-    from asyncrun.service.faults import Fault
+def parse_faults(texts: Sequence[str]) -> list[AnyFault]:
+    from asyncrun.service.faults import parse_fault
 
     faults = []
     for text in texts:
         try:
-            faults.append(Fault.parse(text))
+            faults.append(parse_fault(text))
         except ValueError as error:
             raise CommandError(f"--fault: {error}") from None
     return faults

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from asyncrun.runtimes.containers import SamLocalExecutor
     from asyncrun.service.engine import Engine
     from asyncrun.service.executor import Executor
-    from asyncrun.service.faults import Fault
+    from asyncrun.service.faults import AnyFault
     from asyncrun.service.trace_text import LiveTrace
     from asyncrun.stack.endpoint import Endpoint
     from asyncrun.stack.model import Stack
@@ -55,7 +55,7 @@ def load(args: argparse.Namespace) -> Stack:
 
 @contextlib.contextmanager
 def open_run(
-    args: argparse.Namespace, *, stack: Stack | None = None, faults: Sequence[Fault] = ()
+    args: argparse.Namespace, *, stack: Stack | None = None, faults: Sequence[AnyFault] = ()
 ) -> Iterator[Run]:
     """Loads, provisions and builds the engine; the functions' own output (their logs)
     goes to stderr with -v and nowhere otherwise, so the trace stays readable and
@@ -69,6 +69,11 @@ def open_run(
 
     stack = stack or load(args)
     all_faults = [*parse_faults(args.faults), *faults]
+    for fault in all_faults:  # a fault that can never trigger is a typo, not a quiet run
+        try:
+            stack.find_function(fault.function)
+        except KeyError:
+            raise CommandError(f"--fault: no function {fault.function!r} in stack {stack.name!r}") from None
     real_stdout = sys.stdout
     report_stream = sys.stderr if args.json else real_stdout
     with contextlib.ExitStack() as cleanup:

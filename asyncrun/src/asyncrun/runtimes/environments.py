@@ -239,7 +239,9 @@ class ProcessExecutor:
             function,
             version,
             region=self._region,
-            endpoint_env=self._endpoint.function_environment(separate_process=True),
+            endpoint_env=self._endpoint.function_environment(
+                separate_process=True, function_name=function.name
+            ),
             log_stream=log_stream,
         )
         env.update(process_essentials())

@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import json
+import logging
 import os
 import sys
 import threading
@@ -45,6 +46,8 @@ from asyncrun.service.logs import log_stream_name
 from asyncrun.service.records import function_error_payload, timeout_error_payload
 from asyncrun.stack.endpoint import Endpoint
 from asyncrun.stack.model import FunctionSpec
+
+log = logging.getLogger(__name__)
 
 _THIS_FILE = os.path.abspath(__file__)
 # Never treated as a function's own, even when its CodeUri is a folder holding them
@@ -149,6 +152,7 @@ class ThreadExecutor:
         self._region = region or endpoint.region
         self._sandboxes: dict[str, _Sandbox] = {}
         self._lock = threading.Lock()  # calls are sequential; this guards against misuse
+        self._warned_call_faults = False
 
     def reset(self, function: FunctionSpec) -> None:
         """Discard the function's execution environment: the next call is a cold start."""
@@ -197,6 +201,12 @@ class ThreadExecutor:
         request_id: str,
         timeout: float,
     ) -> AttemptResult:
+        if self._endpoint.call_faults and not self._warned_call_faults:
+            self._warned_call_faults = True
+            log.warning(
+                "faults in AWS calls (FUNCTION:aws:…) are not injected with the thread executor: its "
+                "functions call the embedded moto in-process, past the loopback front that injects them"
+            )
         sandbox = self._sandbox(function)
         context = LambdaContext(
             function_name=function.name,

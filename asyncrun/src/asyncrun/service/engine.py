@@ -30,7 +30,7 @@ from asyncrun.errors import (
 from asyncrun.service.clock import Clock, VirtualClock
 from asyncrun.service.destinations import Delivery, DestinationSender
 from asyncrun.service.executor import AttemptResult, Executor
-from asyncrun.service.faults import INJECTED_ERROR_TYPE, Fault, FaultInjector
+from asyncrun.service.faults import INJECTED_ERROR_TYPE, AnyFault, FaultInjector, FaultKind
 from asyncrun.service.invokeconfig import InvokeConfigStore
 from asyncrun.service.limits import (
     EVENT_PAYLOAD_LIMIT,
@@ -55,6 +55,7 @@ from asyncrun.service.records import (
     Condition,
     build_record,
     function_error_payload,
+    timeout_error_payload,
 )
 from asyncrun.service.s3events import S3Bridge
 from asyncrun.service.sources import EventSources, SourceInvocation
@@ -153,7 +154,7 @@ class Engine:
         endpoint: Endpoint,
         *,
         clock: Clock | None = None,
-        faults: Sequence[Fault] = (),
+        faults: Sequence[AnyFault] = (),
         executor: Executor,
         listeners: Sequence[Listener] = (),
         seed: int | None = None,
@@ -161,7 +162,12 @@ class Engine:
         self.stack = stack
         self.endpoint = endpoint.start()
         self.clock: Clock = clock or VirtualClock()
-        self.faults = FaultInjector(faults, seed)
+        self.faults = FaultInjector(
+            faults,
+            seed,
+            calls=self.endpoint.call_faults if self.endpoint.embedded else None,
+            resolve=lambda ref: stack.find_function(ref)[0].name,
+        )
         self.executor: Executor = executor
         self.listeners: list[Listener] = list(listeners)
         self.metrics = Metrics()
@@ -468,29 +474,7 @@ class Engine:
                 age_ms=age_ms,
             )
         )
-        payload_text = event.payload.decode("utf-8", errors="replace")
-        if self.faults.trigger("error", logical_id=spec.logical_id, name=spec.name, payload=payload_text):
-            error = function_error_payload(
-                message=f"Fault injected by asyncrun: attempt {event.attempts} of {spec.logical_id} fails",
-                error_type=INJECTED_ERROR_TYPE,
-                request_id=event.request_id,
-                stack_trace=[],
-            )
-            result = AttemptResult(False, json.dumps(error).encode(), error, 0.0)
-        else:
-            self._running = event
-            try:
-                result = self.executor.run(
-                    spec,
-                    version=event.version,
-                    invoked_arn=event.invoked_arn,
-                    payload=event.payload,
-                    request_id=event.request_id,
-                    timeout=float(spec.timeout),
-                )
-            finally:
-                self._running = None
-            self.clock.elapsed(result.duration_ms / 1000)
+        result = self._injected_failure(event) or self._run_handler(event)
         outcome: AttemptOutcome = "success" if result.ok else ("timeout" if result.timed_out else "error")
         if not result.ok:
             self.metrics.incr(spec.name, ERRORS)
@@ -508,6 +492,57 @@ class Engine:
             )
         )
         return result
+
+    def _run_handler(self, event: QueuedEvent) -> AttemptResult:
+        spec = event.function
+        self._running = event
+        try:
+            result = self.executor.run(
+                spec,
+                version=event.version,
+                invoked_arn=event.invoked_arn,
+                payload=event.payload,
+                request_id=event.request_id,
+                timeout=float(spec.timeout),
+            )
+        finally:
+            self._running = None
+        self.clock.elapsed(result.duration_ms / 1000)
+        return result
+
+    def _injected_failure(self, event: QueuedEvent) -> AttemptResult | None:
+        """The attempt's result when an `error`, `timeout` or `crash` fault triggers (the
+        handler is not run), else None."""
+        spec = event.function
+        payload_text = event.payload.decode("utf-8", errors="replace")
+        failing: tuple[FaultKind, ...] = ("error", "timeout", "crash")
+        for kind in failing:
+            if self.faults.trigger(kind, logical_id=spec.logical_id, name=spec.name, payload=payload_text):
+                break
+        else:
+            return None
+        note = f"asyncrun: {kind} fault injected in attempt {event.attempts} of {spec.logical_id}\n"
+        if kind == "error":
+            error = function_error_payload(
+                message=f"Fault injected by asyncrun: attempt {event.attempts} of {spec.logical_id} fails",
+                error_type=INJECTED_ERROR_TYPE,
+                request_id=event.request_id,
+                stack_trace=[],
+            )
+            return AttemptResult(False, json.dumps(error).encode(), error, 0.0, logs=note)
+        # Lambda discards an environment whose invocation timed out or whose runtime exited.
+        getattr(self.executor, "reset", lambda _spec: None)(spec)
+        if kind == "timeout":
+            error = timeout_error_payload(event.request_id, float(spec.timeout))
+            self.clock.elapsed(float(spec.timeout))
+            return AttemptResult(
+                False, json.dumps(error).encode(), error, spec.timeout * 1000.0, logs=note, timed_out=True
+            )
+        error = {
+            "errorType": "Runtime.ExitError",
+            "errorMessage": f"RequestId: {event.request_id} Error: Runtime exited with error: exit status 1",
+        }
+        return AttemptResult(False, json.dumps(error).encode(), error, 0.0, logs=note)
 
     def _reschedule(
         self,

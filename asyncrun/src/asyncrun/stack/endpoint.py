@@ -8,7 +8,9 @@ application on a loopback port (`loopback_url`), started at first use. moto's
 backends are process-global, so the runner's in-process calls and the functions'
 HTTP calls see one state. The served application is wrapped (`front`) so that a
 function's own asynchronous `lambda.invoke` reaches the engine
-(`asyncrun.stack.function_invokes`); a fuller Lambda API can take that place later."""
+(`asyncrun.stack.function_invokes`); a fuller Lambda API can take that place later.
+Outermost, `asyncrun.stack.call_faults` fails the calls its table names: each function
+signs with an access key id of its own, so the front knows who made a call."""
 
 from __future__ import annotations
 
@@ -21,6 +23,9 @@ from typing import TYPE_CHECKING, Any
 
 import boto3
 from botocore.config import Config
+
+from asyncrun.stack import moto_sns
+from asyncrun.stack.call_faults import CallFaultFront, CallFaultTable, function_access_key
 
 # Fixed, obviously fake credentials: local endpoints accept any, and real ones must
 # never be picked up from the user's profile by accident.
@@ -58,6 +63,9 @@ class Endpoint:
         self._loopback_lock = threading.Lock()
         self.front: Front | None = None  # wraps the loopback application; set before first use
         self._invoke_target: Callable[[], Any] = lambda: None
+        # Faults in the functions' own calls, filled by the engine; only calls over
+        # loopback pass the front that consults it.
+        self.call_faults = CallFaultTable()
 
     @property
     def embedded(self) -> bool:
@@ -74,6 +82,7 @@ class Endpoint:
             self._set_aside_user_configuration()
             self._mock = mock_aws()
             self._mock.start()
+            moto_sns.install()  # a subscriber's failure is not the publisher's, as on AWS
         return self
 
     def stop(self) -> None:
@@ -129,10 +138,16 @@ class Endpoint:
             config=Config(retries={"max_attempts": 2, "mode": "standard"}),
         )
 
-    def function_environment(self, *, separate_process: bool = False) -> dict[str, str]:
+    def function_environment(
+        self, *, separate_process: bool = False, function_name: str | None = None
+    ) -> dict[str, str]:
         """What a function needs in its environment to reach this endpoint: in this
-        process, the embedded moto needs nothing; from another process, its loopback URL."""
+        process, the embedded moto needs nothing; from another process, its loopback URL,
+        and an access key id of its own (`function_name`'s) that tells the loopback front
+        who makes a call."""
         env = dict(LOCAL_CREDENTIALS)
+        if function_name is not None and self.embedded and separate_process:
+            env["AWS_ACCESS_KEY_ID"] = function_access_key(function_name)
         env["AWS_REGION"] = self.region
         env["AWS_DEFAULT_REGION"] = self.region
         url = self.url or (self.loopback_url() if separate_process else None)
@@ -160,7 +175,9 @@ class Endpoint:
 
     def _application(self) -> WSGIApplication:
         app = moto_application()
-        return self.front(app) if self.front is not None else app
+        if self.front is not None:
+            app = self.front(app)
+        return CallFaultFront(app, self.call_faults)
 
     def _stop_loopback(self) -> None:
         with self._loopback_lock:
