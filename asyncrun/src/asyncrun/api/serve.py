@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from asyncrun.api.lambda_api import ApiRequest, ApiResponse, LambdaApi
+from asyncrun.service.concurrency import DEFAULT_ACCOUNT_CONCURRENCY
 from asyncrun.stack.model import Stack
 
 if TYPE_CHECKING:
@@ -399,6 +400,7 @@ class Server:
         virtual_clock: bool = False,
         faults: Sequence[Any] = (),
         seed: int | None = None,
+        account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
         listeners: Sequence[Callable[[TraceEvent], None]] = (),
         executor: str = "process",
     ) -> None:
@@ -431,6 +433,7 @@ class Server:
             seed=seed,
             listeners=listeners,
             executor=self.executor,
+            account_concurrency=account_concurrency,
         )
         self.runner = QueueRunner(self.engine, self.lock, self.clock)
         backend: WSGIApplication = ForwardingBackend(endpoint_url) if endpoint_url else EmbeddedMoto()

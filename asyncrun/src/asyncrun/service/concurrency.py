@@ -10,7 +10,7 @@ import math
 from dataclasses import dataclass
 from typing import Literal
 
-from asyncrun.errors import TemplateError
+from asyncrun.errors import CommandError, TemplateError
 from asyncrun.stack.model import FunctionSpec, Stack
 
 DEFAULT_ACCOUNT_CONCURRENCY = 1000
@@ -49,7 +49,7 @@ class Concurrency:
 
     def __init__(self, stack: Stack, account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY) -> None:
         if account_concurrency < 1:
-            raise TemplateError(f"the account's concurrency must be at least 1, not {account_concurrency}")
+            raise CommandError(f"the account's concurrency must be at least 1, not {account_concurrency}")
         reserved = {
             spec.name: spec.reserved_concurrency
             for spec in stack.functions.values()

@@ -27,6 +27,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import logging
 import queue
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -85,6 +86,8 @@ from asyncrun.service.trace import (
 from asyncrun.stack.endpoint import Endpoint
 from asyncrun.stack.model import FunctionSpec, InvokeConfig, Stack
 from asyncrun.stack.resolve import ResolvedFunction, resolve_function
+
+log = logging.getLogger(__name__)
 
 RETRY_DELAYS = (60.0, 120.0)  # after the first and the second function error
 THROTTLE_FIRST_DELAY = 1.0
@@ -207,6 +210,7 @@ class Engine:
         self._queue: list[tuple[float, int, QueuedEvent]] = []
         self._in_flight: list[tuple[float, int, _InFlight]] = []
         self.taken = 0  # events taken from the queue so far
+        self._overlap_warned: set[str] = set()
         self._sequence = itertools.count()
         self._cause: QueuedEvent | None = None  # the event whose record is being delivered
         self._sender = DestinationSender(self.endpoint, self._deliver_to_lambda)
@@ -511,6 +515,7 @@ class Engine:
             self._throttle(event, age_ms, f"Rate Exceeded. ({slot})", config)
             return
         event.throttles = 0
+        self._warn_if_overlapping(spec, now)
         result = self._run_attempt(event, age_ms, slot=slot)
         # The end waits on the clock; what the code did is taken now, while it is its own.
         effects = _Effects(
@@ -522,6 +527,20 @@ class Engine:
             end = self.clock.now()  # the code has just run, in real time
         slot = self.concurrency.extend(slot, end)
         heapq.heappush(self._in_flight, (end, next(self._sequence), _InFlight(event, result, slot, effects)))
+
+    def _warn_if_overlapping(self, spec: FunctionSpec, now: float) -> None:
+        if (
+            isinstance(self.clock, VirtualClock)
+            and spec.name not in self._overlap_warned
+            and self.concurrency.running(spec.name, now) > 1
+        ):
+            self._overlap_warned.add(spec.name)
+            log.warning(
+                "%s: attempts overlap on the virtual clock but run one after another in wall time, "
+                "in the same execution environment: Lambda would start an environment (with its own "
+                "init) for each, and module-level state would not be shared",
+                spec.name,
+            )
 
     def _throttle(self, event: QueuedEvent, age_ms: int, message: str, config: InvokeConfig) -> None:
         """A throttled attempt never reaches the function: no AsyncEventAge sample, no
