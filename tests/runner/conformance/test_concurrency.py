@@ -114,7 +114,7 @@ def test_without_limits_events_queued_together_overlap(harness, caplog):
     assert h.metric("Unconfigured", CONCURRENT_EXECUTIONS) == 3
     # They ran one after another in wall time, one environment: the run says so, once
     [warning] = [r.getMessage() for r in caplog.records if "attempts overlap" in r.getMessage()]
-    assert warning.startswith(h.name("Unconfigured"))
+    assert f"(first of {h.name('Unconfigured')})" in warning
 
 
 def test_a_synchronous_invoke_beyond_the_reservation_gets_429_with_lambdas_reason(harness):

@@ -210,7 +210,7 @@ class Engine:
         self._queue: list[tuple[float, int, QueuedEvent]] = []
         self._in_flight: list[tuple[float, int, _InFlight]] = []
         self.taken = 0  # events taken from the queue so far
-        self._overlap_warned: set[str] = set()
+        self._overlap_warned = False
         self._sequence = itertools.count()
         self._cause: QueuedEvent | None = None  # the event whose record is being delivered
         self._sender = DestinationSender(self.endpoint, self._deliver_to_lambda)
@@ -529,16 +529,16 @@ class Engine:
         heapq.heappush(self._in_flight, (end, next(self._sequence), _InFlight(event, result, slot, effects)))
 
     def _warn_if_overlapping(self, spec: FunctionSpec, now: float) -> None:
+        """Once a run: overlapping attempts share an environment here (the README's gap)."""
         if (
             isinstance(self.clock, VirtualClock)
-            and spec.name not in self._overlap_warned
+            and not self._overlap_warned
             and self.concurrency.running(spec.name, now) > 1
         ):
-            self._overlap_warned.add(spec.name)
+            self._overlap_warned = True
             log.warning(
-                "%s: attempts overlap on the virtual clock but run one after another in wall time, "
-                "in the same execution environment: Lambda would start an environment (with its own "
-                "init) for each, and module-level state would not be shared",
+                "attempts overlap on the virtual clock (first of %s) but run one after another in "
+                "one execution environment of their function; Lambda starts one, with its init, for each",
                 spec.name,
             )
 
