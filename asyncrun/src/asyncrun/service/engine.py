@@ -219,8 +219,9 @@ class Engine:
         self.sources = EventSources(stack, self.endpoint, start=self.clock.now())
         self.sources.install()
         # A function's own asynchronous lambda.invoke arrives on another thread (the
-        # loopback endpoint's), while an attempt runs: it waits here until the engine,
-        # which is not thread-safe, takes it into its queue.
+        # loopback endpoint's), while an attempt runs, and so does an Event invoke through
+        # serve's Lambda API: it waits here until the engine, which is not thread-safe,
+        # takes it into its queue.
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._running: QueuedEvent | None = None
         if self.endpoint.embedded:
@@ -252,8 +253,9 @@ class Engine:
         chain_id: str | None = None,
         source: str,
         caused_by: str | None = None,
+        queued_at: float | None = None,
     ) -> QueuedEvent:
-        now = self.clock.now()
+        now = self.clock.now() if queued_at is None else queued_at
         spec = target.spec
         event = QueuedEvent(
             request_id=request_id or str(uuid.uuid4()),
@@ -302,7 +304,19 @@ class Engine:
         target = resolve_function(self.stack, function, qualifier)
         body = _payload_bytes(payload, EVENT_PAYLOAD_LIMIT)
         request_id = str(uuid.uuid4())
-        self._inbox.put((target, body, request_id, self._running))
+        self._inbox.put((target, body, request_id, self._running, None))
+        return request_id
+
+    def receive_async(
+        self, function: str, payload: bytes, *, qualifier: str | None = None, request_id: str | None = None
+    ) -> str:
+        """`Invoke` with `InvocationType=Event` from a thread other than the engine's (the
+        Lambda API under `serve`): checked now, queued as received when the engine next
+        looks, so the caller's 202 does not wait for an attempt that is running."""
+        target = resolve_function(self.stack, function, qualifier)
+        body = _payload_bytes(payload, EVENT_PAYLOAD_LIMIT)
+        request_id = request_id or str(uuid.uuid4())
+        self._inbox.put((target, body, request_id, None, self.clock.now()))
         return request_id
 
     def _take_function_invokes(self) -> None:
@@ -317,11 +331,12 @@ class Engine:
                 return taken
 
     def _accept_function_invokes(self, invokes: list[tuple[Any, ...]]) -> None:
-        for target, body, request_id, cause in invokes:
+        for target, body, request_id, cause, received_at in invokes:
             self._accept(
                 target,
                 body,
                 request_id=request_id,
+                queued_at=received_at,
                 hops=cause.hops + 1 if cause is not None else 0,
                 chain_id=cause.chain_id if cause is not None else None,
                 source="invoke",
