@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.runner.api.conftest import REGION, Serve
 
 from asyncrun.api.serve_process import ServeProcess
 from asyncrun.stack.template import load_stack
+from tests.runner.api.conftest import REGION, Serve
 
 TEMPLATE = Path(__file__).parent / "templates" / "environments.yaml"
 ISOLATED = "environments-isolated"
