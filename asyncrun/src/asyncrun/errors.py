@@ -136,7 +136,18 @@ class ValidationError(LambdaServiceError):
 
 
 class TooManyRequestsError(LambdaServiceError):
-    """A synchronous invoke of a function that may not run (reserved concurrency 0)."""
+    """A synchronous invoke that finds no free concurrency (reserved concurrency 0
+    included); `reason` is the body's `Reason` member."""
 
     code = "TooManyRequestsException"
     status = 429
+
+    def __init__(self, message: str, *, reason: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def body(self) -> dict[str, Any]:
+        body = super().body()
+        if self.reason is not None:
+            body["Reason"] = self.reason
+        return body

@@ -116,3 +116,28 @@ def test_a_functions_own_asynchronous_invoke_is_queued_by_serve(serve_environmen
     [record] = serve_environments.receive("FailureQueue")
     assert record["requestContext"]["requestId"] == answer["request_id"]
     assert record["requestPayload"] == {"action": "exit"}
+
+
+def test_an_event_invoke_answers_202_while_an_attempt_runs(serve_environments: Serve, lam: Any) -> None:
+    # Given an event whose attempt sleeps, then writes its key
+    key = f"slow-{uuid.uuid4()}"
+    slow = {"action": "late_write", "seconds": 0.7, "key": key}
+    first = lam.invoke(FunctionName=ISOLATED, InvocationType="Event", Payload=json.dumps(slow).encode())
+    time.sleep(0.2)  # the runner, woken by the invoke, starts the attempt
+
+    # When another event is invoked, Then its 202 comes before the running attempt wrote its key
+    second = lam.invoke(FunctionName=ISOLATED, InvocationType="Event", Payload=b'{"action": "print"}')
+    assert second["StatusCode"] == 202
+    with pytest.raises(serve_environments.client("s3").exceptions.ClientError):
+        serve_environments.client("s3").head_object(Bucket="environments-writes", Key=key)
+
+    # And the trace shows it received while the first attempt ran
+    serve_environments.drain()
+    events = serve_environments.admin("trace")["events"]
+    first_id, second_id = (r["ResponseMetadata"]["RequestId"] for r in (first, second))
+    started = next(e["at"] for e in events if e["kind"] == "attempt_started" and e["request_id"] == first_id)
+    finished = next(
+        e["at"] for e in events if e["kind"] == "attempt_finished" and e["request_id"] == first_id
+    )
+    received = next(e["at"] for e in events if e["kind"] == "accepted" and e["request_id"] == second_id)
+    assert started < received < finished

@@ -135,6 +135,7 @@ class FakeEngine:
 
     due: int = 0
     steps: int = 0
+    taken: int = 0  # each step here takes an event from the queue
     drained: bool = False
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -144,6 +145,7 @@ class FakeEngine:
             return False
         self.due -= 1
         self.steps += 1
+        self.taken += 1
         return True
 
     def next_due(self) -> float | None:

@@ -23,6 +23,7 @@ from asyncrun.runtimes.containers import MotoContainer, SamLocalExecutor, engine
 from asyncrun.runtimes.environments import ProcessExecutor
 from asyncrun.runtimes.inprocess import ThreadExecutor
 from asyncrun.service.clock import Clock
+from asyncrun.service.concurrency import DEFAULT_ACCOUNT_CONCURRENCY
 from asyncrun.service.engine import Engine
 from asyncrun.service.executor import Executor
 from asyncrun.service.faults import Fault
@@ -306,6 +307,7 @@ def harness(backend: _Backends) -> Callable[..., Harness]:
         seed: int | None = None,
         edit: Callable[[Stack], None] | None = None,
         executor: Executor | None = None,
+        account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
     ) -> Harness:
         stack = backend.stack(template)
         if edit is not None:
@@ -313,7 +315,15 @@ def harness(backend: _Backends) -> Callable[..., Harness]:
         assert backend.endpoint is not None
         executor = executor or backend.executor(template)
         engine = watch(
-            Engine(stack, backend.endpoint, faults=faults, clock=clock, seed=seed, executor=executor)
+            Engine(
+                stack,
+                backend.endpoint,
+                faults=faults,
+                clock=clock,
+                seed=seed,
+                executor=executor,
+                account_concurrency=account_concurrency,
+            )
         )
         kind = {SamLocalExecutor: "sam-local", ThreadExecutor: "thread"}.get(type(executor), "process")
         return Harness(stack, backend.endpoint, engine, kind)

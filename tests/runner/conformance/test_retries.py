@@ -201,7 +201,10 @@ def test_async_event_age_is_recorded_for_every_attempt(harness):
 def test_step_runs_only_due_work_and_next_due_tells_when_more_is(harness):
     h = harness("core")
     h.engine.invoke_async("Worker", {"action": "raise"})
-    assert h.engine.step() is True
+    assert h.engine.step() is True  # the attempt starts
+    assert h.engine.running == 1
+    assert h.engine.step() is True  # and ends: the clock moves to its end
+    assert h.engine.running == 0
     due = h.engine.next_due()
     assert due is not None
     assert due - h.engine.clock.now() == pytest.approx(60.0)

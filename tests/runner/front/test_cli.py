@@ -240,3 +240,9 @@ def test_the_version_is_the_installed_distributions(capsys: pytest.CaptureFixtur
         main(["--version"])
     assert exit_.value.code == 0
     assert capsys.readouterr().out.strip() == f"asyncrun {version('asyncrun')}"
+
+
+def test_an_account_concurrency_below_1_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "--template", ECHO, "--account-concurrency", "0", "invoke", "Echo")
+
+    assert_one_line_error(code, err, "the account's concurrency must be at least 1")

@@ -183,3 +183,13 @@ def test_fifo_queues_redrive_policies_rules_and_buses(
         FunctionName=stack.functions["Worker"].name
     )
     assert concurrency["ReservedConcurrentExecutions"] == 0
+
+
+def test_provisioning_says_that_policies_are_not_enforced(
+    endpoint: Endpoint, project_stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING", logger="asyncrun.stack.provision"):
+        provision(project_stack, endpoint)
+
+    assert "IAM roles and policies" in caplog.text
+    assert "not enforced locally" in caplog.text

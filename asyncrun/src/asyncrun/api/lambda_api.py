@@ -229,9 +229,8 @@ class LambdaApi:
     def _invoke_event(self, ref: ResolvedFunction, payload: bytes) -> ApiResponse:
         if len(payload) > EVENT_PAYLOAD_LIMIT:
             raise event_too_large(len(payload))
-        request_id = str(uuid.uuid4())
-        with self.lock:
-            self.engine.invoke_async(ref.spec.name, payload, qualifier=ref.qualifier, request_id=request_id)
+        # Without the lock: the 202 never waits for an attempt the engine is running.
+        request_id = self.engine.receive_async(ref.spec.name, payload, qualifier=ref.qualifier)
         self._on_queued()
         # No ExecutedVersion for an event (docs/async-semantics.md R1.1); the request id is the one
         # the function will see.

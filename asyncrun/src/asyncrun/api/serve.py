@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from asyncrun.api.lambda_api import ApiRequest, ApiResponse, LambdaApi
+from asyncrun.service.concurrency import DEFAULT_ACCOUNT_CONCURRENCY
 from asyncrun.stack.model import Stack
 
 if TYPE_CHECKING:
@@ -231,10 +232,11 @@ class AdminApi:
             return ApiResponse.json(400, {"message": "the clock only moves forward: seconds must be >= 0"})
         with self._lock:
             self._clock.sleep(seconds)
-            ran = 0
+            taken = self._engine.taken
             # Everything now due runs before the answer: the caller sees its effects.
             while self._engine.step():
-                ran += 1
+                pass
+            ran = self._engine.taken - taken  # events taken from the queue
             return ApiResponse.json(
                 200, {"now": self._clock.now(), "processed": ran, "next_due": self._engine.next_due()}
             )
@@ -398,6 +400,7 @@ class Server:
         virtual_clock: bool = False,
         faults: Sequence[Any] = (),
         seed: int | None = None,
+        account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
         listeners: Sequence[Callable[[TraceEvent], None]] = (),
         executor: str = "process",
     ) -> None:
@@ -430,6 +433,7 @@ class Server:
             seed=seed,
             listeners=listeners,
             executor=self.executor,
+            account_concurrency=account_concurrency,
         )
         self.runner = QueueRunner(self.engine, self.lock, self.clock)
         backend: WSGIApplication = ForwardingBackend(endpoint_url) if endpoint_url else EmbeddedMoto()

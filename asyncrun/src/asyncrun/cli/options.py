@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asyncrun.errors import CommandError
+from asyncrun.service.concurrency import DEFAULT_ACCOUNT_CONCURRENCY
 
 if TYPE_CHECKING:
     from asyncrun.service.faults import AnyFault
@@ -76,6 +77,14 @@ def common_options(*, suppress: bool) -> argparse.ArgumentParser:
         "embedded endpoint only",
     )
     group.add_argument("--seed", type=int, default=default(None), help="seed for fault probabilities")
+    group.add_argument(
+        "--account-concurrency",
+        type=int,
+        default=default(DEFAULT_ACCOUNT_CONCURRENCY),
+        metavar="N",
+        help="the account's concurrency limit (default: 1000); functions without "
+        "ReservedConcurrentExecutions share what reservations leave of it, and at least 100 stays unreserved",
+    )
     group.add_argument(
         "--run-for",
         type=parse_duration,

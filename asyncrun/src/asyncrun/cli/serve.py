@@ -71,6 +71,7 @@ def run_serve(args: argparse.Namespace) -> int:
         virtual_clock=args.virtual_clock,
         faults=faults,
         seed=args.seed,
+        account_concurrency=args.account_concurrency,
         listeners=listeners,
         executor=getattr(args, "executor", "process"),
     )

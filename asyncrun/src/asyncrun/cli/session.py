@@ -100,6 +100,7 @@ def open_run(
             listeners=[live],
             seed=args.seed,
             executor=executor,
+            account_concurrency=args.account_concurrency,
         )
         sink: TextIO = sys.stderr if args.verbose else cleanup.enter_context(open(os.devnull, "w"))
         cleanup.enter_context(contextlib.redirect_stdout(sink))

@@ -8,7 +8,18 @@ Timing choices (the service says "about"): a retry after a function error is due
 attempt is retried after 1 s, 2 s, 4 s ... capped at 5 min. The maximum event age is
 decided ahead: when the next attempt would be due at or past the age limit (counted
 from queueing), the event ends at once with `EventAgeExceeded`. With the virtual
-clock, waits cost no wall time and each attempt moves the clock by its real duration.
+clock, waits cost no wall time.
+
+Concurrency (service/concurrency.py): an attempt holds a slot of its function's
+concurrency from its start until its end. An attempt's code runs when the attempt
+starts; its end (on the virtual clock: start + the measured duration of the run,
+rounded up to 100 ms, see concurrency.py) is queued as a unit of work
+of its own, so on the virtual clock other attempts start in between and overlap it in
+virtual time, and an event that finds every slot taken is throttled. What the code did
+(its invokes, the notifications of its writes) is taken when the code has run and
+accepted at the attempt's end. The order of the run depends only on the clock, so the
+same inputs and `--seed` give the same sequence of trace events, unless an attempt's
+duration varies across a 100 ms step from one run to the next.
 """
 
 from __future__ import annotations
@@ -16,6 +27,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import json
+import logging
 import queue
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -28,6 +40,7 @@ from asyncrun.errors import (
     TooManyRequestsError,
 )
 from asyncrun.service.clock import Clock, VirtualClock
+from asyncrun.service.concurrency import DEFAULT_ACCOUNT_CONCURRENCY, Concurrency, Slot, virtual_duration
 from asyncrun.service.destinations import Delivery, DestinationSender
 from asyncrun.service.executor import AttemptResult, Executor
 from asyncrun.service.faults import INJECTED_ERROR_TYPE, AnyFault, FaultInjector, FaultKind
@@ -57,7 +70,7 @@ from asyncrun.service.records import (
     function_error_payload,
     timeout_error_payload,
 )
-from asyncrun.service.s3events import S3Bridge
+from asyncrun.service.s3events import S3Bridge, S3Invocation
 from asyncrun.service.sources import EventSources, SourceInvocation
 from asyncrun.service.trace import (
     Accepted,
@@ -74,6 +87,8 @@ from asyncrun.service.trace import (
 from asyncrun.stack.endpoint import Endpoint
 from asyncrun.stack.model import FunctionSpec, InvokeConfig, Stack
 from asyncrun.stack.resolve import ResolvedFunction, resolve_function
+
+log = logging.getLogger(__name__)
 
 RETRY_DELAYS = (60.0, 120.0)  # after the first and the second function error
 THROTTLE_FIRST_DELAY = 1.0
@@ -128,6 +143,26 @@ class QueuedEvent:
 
 
 @dataclass
+class _Effects:
+    """What an attempt's code did that the engine takes as new events: its own
+    asynchronous invokes and the notifications of its writes."""
+
+    invokes: list[tuple[Any, ...]] = field(default_factory=list)
+    sources: list[SourceInvocation] = field(default_factory=list)
+    s3: list[S3Invocation] = field(default_factory=list)
+
+
+@dataclass
+class _InFlight:
+    """An attempt whose code has run and whose end is due at `slot.end`."""
+
+    event: QueuedEvent
+    result: AttemptResult
+    slot: Slot
+    effects: _Effects
+
+
+@dataclass
 class InvokeResult:
     """A synchronous (RequestResponse) invocation's answer."""
 
@@ -158,8 +193,10 @@ class Engine:
         executor: Executor,
         listeners: Sequence[Listener] = (),
         seed: int | None = None,
+        account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
     ) -> None:
         self.stack = stack
+        self.concurrency = Concurrency(stack, account_concurrency)
         self.endpoint = endpoint.start()
         self.clock: Clock = clock or VirtualClock()
         self.faults = FaultInjector(
@@ -177,6 +214,9 @@ class Engine:
         for config in stack.invoke_configs:
             self.invoke_configs.put(config)
         self._queue: list[tuple[float, int, QueuedEvent]] = []
+        self._in_flight: list[tuple[float, int, _InFlight]] = []
+        self.taken = 0  # events taken from the queue so far
+        self._overlap_warned = False
         self._sequence = itertools.count()
         self._cause: QueuedEvent | None = None  # the event whose record is being delivered
         self._sender = DestinationSender(self.endpoint, self._deliver_to_lambda)
@@ -185,8 +225,9 @@ class Engine:
         self.sources = EventSources(stack, self.endpoint, start=self.clock.now())
         self.sources.install()
         # A function's own asynchronous lambda.invoke arrives on another thread (the
-        # loopback endpoint's), while an attempt runs: it waits here until the engine,
-        # which is not thread-safe, takes it into its queue.
+        # loopback endpoint's), while an attempt runs, and so does an Event invoke through
+        # serve's Lambda API: it waits here until the engine, which is not thread-safe,
+        # takes it into its queue.
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
         self._running: QueuedEvent | None = None
         if self.endpoint.embedded:
@@ -218,8 +259,9 @@ class Engine:
         chain_id: str | None = None,
         source: str,
         caused_by: str | None = None,
+        queued_at: float | None = None,
     ) -> QueuedEvent:
-        now = self.clock.now()
+        now = self.clock.now() if queued_at is None else queued_at
         spec = target.spec
         event = QueuedEvent(
             request_id=request_id or str(uuid.uuid4()),
@@ -268,19 +310,39 @@ class Engine:
         target = resolve_function(self.stack, function, qualifier)
         body = _payload_bytes(payload, EVENT_PAYLOAD_LIMIT)
         request_id = str(uuid.uuid4())
-        self._inbox.put((target, body, request_id, self._running))
+        self._inbox.put((target, body, request_id, self._running, None))
+        return request_id
+
+    def receive_async(
+        self, function: str, payload: bytes, *, qualifier: str | None = None, request_id: str | None = None
+    ) -> str:
+        """`Invoke` with `InvocationType=Event` from a thread other than the engine's (the
+        Lambda API under `serve`): checked now, queued as received when the engine next
+        looks, so the caller's 202 does not wait for an attempt that is running."""
+        target = resolve_function(self.stack, function, qualifier)
+        body = _payload_bytes(payload, EVENT_PAYLOAD_LIMIT)
+        request_id = request_id or str(uuid.uuid4())
+        self._inbox.put((target, body, request_id, None, self.clock.now()))
         return request_id
 
     def _take_function_invokes(self) -> None:
+        self._accept_function_invokes(self._collect_function_invokes())
+
+    def _collect_function_invokes(self) -> list[tuple[Any, ...]]:
+        taken: list[tuple[Any, ...]] = []
         while True:
             try:
-                target, body, request_id, cause = self._inbox.get_nowait()
+                taken.append(self._inbox.get_nowait())
             except queue.Empty:
-                return
+                return taken
+
+    def _accept_function_invokes(self, invokes: list[tuple[Any, ...]]) -> None:
+        for target, body, request_id, cause, received_at in invokes:
             self._accept(
                 target,
                 body,
                 request_id=request_id,
+                queued_at=received_at,
                 hops=cause.hops + 1 if cause is not None else 0,
                 chain_id=cause.chain_id if cause is not None else None,
                 source="invoke",
@@ -293,13 +355,16 @@ class Engine:
         self, function: str, payload: bytes | str | Mapping[str, Any] | None, *, qualifier: str | None = None
     ) -> InvokeResult:
         """`Invoke` with `InvocationType=RequestResponse`: run now, once; no retries,
-        no destinations."""
+        no destinations; 429 when the function's concurrency is all in use."""
         target = resolve_function(self.stack, function, qualifier)
         spec = target.spec
         body = _payload_bytes(payload, REQUEST_RESPONSE_PAYLOAD_LIMIT)
-        if spec.reserved_concurrency == 0:
+        self._complete_due()
+        now = self.clock.now()
+        slot = self.concurrency.acquire(spec, now, float("inf"))
+        if not isinstance(slot, Slot):
             self.metrics.incr(spec.name, THROTTLES)
-            raise TooManyRequestsError("Rate Exceeded.")
+            raise TooManyRequestsError("Rate Exceeded.", reason=slot)
         event = QueuedEvent(
             str(uuid.uuid4()),
             spec,
@@ -307,10 +372,16 @@ class Engine:
             target.version,
             target.explicit,
             body,
-            self.clock.now(),
+            now,
             source="sync",
         )
-        result = self._attempt(event, age_ms=0)
+        try:
+            result = self._run_attempt(event, age_ms=0, slot=slot)
+            # The caller waited for the answer: the clock moves by the run.
+            self.clock.elapsed(result.duration_ms / 1000)
+        finally:
+            self.concurrency.release(slot)
+        self._attempt_finished(event, result)
         self._drain_notifications(hops=1, chain_id=event.chain_id, caused_by=event.request_id)
         return InvokeResult(
             event.request_id,
@@ -324,16 +395,22 @@ class Engine:
     # ------------------------------------------------------------------ running
 
     def next_due(self) -> float | None:
-        dues = [
-            due
-            for due in (self._queue[0][0] if self._queue else None, self.sources.schedules.next_due())
-            if due is not None
-        ]
+        dues = [due for due in (self._next_work_due(), self.sources.schedules.next_due()) if due is not None]
+        return min(dues) if dues else None
+
+    def _next_work_due(self) -> float | None:
+        """When the next attempt ends or the next queued event is due."""
+        dues = [heap[0][0] for heap in (self._queue, self._in_flight) if heap]
         return min(dues) if dues else None
 
     @property
     def pending(self) -> int:
         return len(self._queue)
+
+    @property
+    def running(self) -> int:
+        """Attempts started whose end is not yet processed."""
+        return len(self._in_flight)
 
     def step(self) -> bool:
         """Do one unit of due work; False when nothing is due yet."""
@@ -341,16 +418,25 @@ class Engine:
         self._drain_notifications(hops=0, chain_id=None)
         while (scheduled := self.sources.schedules.next_due()) is not None and scheduled <= self.clock.now():
             self._fire_next_schedule()
-        if not self._queue or self._queue[0][0] > self.clock.now():
+        due = self._next_work_due()
+        if due is None:
             return False
-        _, _, event = heapq.heappop(self._queue)
-        self._process(event)
+        if due > self.clock.now():
+            # An attempt that ends before anything else is due ends now: its code has
+            # run, and on the virtual clock only its end moves the clock that far.
+            scheduled = self.sources.schedules.next_due()
+            ending = self._in_flight[0][0] if self._in_flight else None
+            if ending != due or (scheduled is not None and scheduled < due):
+                return False
+            self.clock.advance_to(due)
+        self._do_next_unit()
         return True
 
     def run_until_idle(self, *, max_events: int | None = None) -> RunSummary:
         """Process everything queued and everything it causes, jumping the clock over
-        waits, until the queue is empty (or `max_events` units were done). Schedules
-        fire while other work remains; they do not keep the run going (see schedules.py)."""
+        waits, until the queue is empty (or `max_events` events were taken from it;
+        attempts already running then still end). Schedules fire while other work
+        remains; they do not keep the run going (see schedules.py)."""
         return self._run(None, max_events)
 
     def run_until(self, deadline: float, *, max_events: int | None = None) -> RunSummary:
@@ -364,7 +450,7 @@ class Engine:
         self._take_function_invokes()
         self._drain_notifications(hops=0, chain_id=None)
         while max_events is None or processed < max_events:
-            due = self._queue[0][0] if self._queue else None
+            due = self._next_work_due()
             horizon = deadline if deadline is not None else due
             scheduled = self.sources.schedules.next_due()
             if (
@@ -379,20 +465,41 @@ class Engine:
                 break
             if due > self.clock.now():
                 self.clock.advance_to(due)
-            _, _, event = heapq.heappop(self._queue)
-            self._process(event)
-            processed += 1
+            processed += self._do_next_unit()
         finished = max_events is None or processed < max_events
+        # Attempts whose code has run end too (past a deadline, or after the last event taken).
+        while self._in_flight:
+            self.clock.advance_to(self._in_flight[0][0])
+            self._do_next_unit()
         if deadline is not None and finished and self.clock.now() < deadline:
             self.clock.advance_to(deadline)
         return RunSummary(processed, started, self.clock.now(), len(self._queue))
+
+    def _do_next_unit(self) -> int:
+        """End the earliest attempt or take the earliest event, whichever is due first
+        (an attempt ending at the instant another starts frees its slot first): 1 when
+        an event was taken from the queue."""
+        if self._in_flight and (not self._queue or self._in_flight[0][0] <= self._queue[0][0]):
+            _, _, in_flight = heapq.heappop(self._in_flight)
+            self._end_attempt(in_flight)
+            return 0
+        _, _, event = heapq.heappop(self._queue)
+        self.taken += 1
+        self._process(event)
+        return 1
+
+    def _complete_due(self) -> None:
+        """End every attempt whose end is due (before a synchronous invoke counts slots)."""
+        while self._in_flight and self._in_flight[0][0] <= self.clock.now():
+            _, _, in_flight = heapq.heappop(self._in_flight)
+            self._end_attempt(in_flight)
 
     def _process(self, event: QueuedEvent) -> None:
         try:
             self._process_event(event)
         finally:
             self._take_function_invokes()
-            # Whatever the attempt or the deliveries wrote to notifying buckets is one hop on.
+            # Whatever the deliveries wrote to notifying buckets is one hop on.
             self._drain_notifications(
                 hops=event.hops + 1, chain_id=event.chain_id, caused_by=event.request_id
             )
@@ -422,49 +529,104 @@ class Engine:
         age_ms = round((now - event.queued_at) * 1000)
         payload_text = event.payload.decode("utf-8", errors="replace")
         if self.faults.trigger("throttle", logical_id=spec.logical_id, name=spec.name, payload=payload_text):
-            # A throttled attempt never reaches the function: no AsyncEventAge sample.
-            self.metrics.incr(spec.name, THROTTLES)
-            attempt = event.attempts + 1
-            self._emit(
-                AttemptStarted(
-                    at=now, request_id=event.request_id, function=spec.name, attempt=attempt, age_ms=age_ms
-                )
-            )
-            self._emit(
-                AttemptFinished(
-                    at=now,
-                    request_id=event.request_id,
-                    function=spec.name,
-                    attempt=attempt,
-                    outcome="throttled",
-                    duration_ms=0.0,
-                    error_type="TooManyRequestsException",
-                    error_message="Rate Exceeded.",
-                )
-            )
-            event.throttles += 1
-            delay = min(THROTTLE_FIRST_DELAY * 2 ** (event.throttles - 1), THROTTLE_MAX_DELAY)
-            self._reschedule(event, delay, "throttle", config)
+            self._throttle(event, age_ms, "Rate Exceeded.", config)
+            return
+        slot = self.concurrency.acquire(spec, now, float("inf"))
+        if not isinstance(slot, Slot):
+            self._throttle(event, age_ms, f"Rate Exceeded. ({slot})", config)
             return
         event.throttles = 0
-        result = self._attempt(event, age_ms)
-        event.last = result
-        if result.ok:
-            self._finish(event, "Success", config)
-            return
-        event.function_errors += 1
-        if event.function_errors > config.maximum_retry_attempts:
-            self._finish(event, "RetriesExhausted", config)
-            return
-        delay = RETRY_DELAYS[min(event.function_errors, len(RETRY_DELAYS)) - 1]
-        self._reschedule(event, delay, "function_error", config)
+        self._warn_if_overlapping(spec, now)
+        result = self._run_attempt(event, age_ms, slot=slot)
+        # The end waits on the clock; what the code did is taken now, while it is its own.
+        effects = _Effects(
+            self._collect_function_invokes(), self.sources.drain(), self.s3.drain() if self.s3.active else []
+        )
+        if isinstance(self.clock, VirtualClock):
+            end = now + virtual_duration(result.duration_ms)
+        else:
+            end = self.clock.now()  # the code has just run, in real time
+        slot = self.concurrency.extend(slot, end)
+        heapq.heappush(self._in_flight, (end, next(self._sequence), _InFlight(event, result, slot, effects)))
 
-    def _attempt(self, event: QueuedEvent, age_ms: int) -> AttemptResult:
+    def _warn_if_overlapping(self, spec: FunctionSpec, now: float) -> None:
+        """Once a run: overlapping attempts share an environment here (the README's gap)."""
+        if (
+            isinstance(self.clock, VirtualClock)
+            and not self._overlap_warned
+            and self.concurrency.running(spec.name, now) > 1
+        ):
+            self._overlap_warned = True
+            log.warning(
+                "attempts overlap on the virtual clock (first of %s) but run one after another in "
+                "one execution environment of their function; Lambda starts one, with its init, for each",
+                spec.name,
+            )
+
+    def _throttle(self, event: QueuedEvent, age_ms: int, message: str, config: InvokeConfig) -> None:
+        """A throttled attempt never reaches the function: no AsyncEventAge sample, no
+        retry used, and the next try after the backoff."""
+        spec = event.function
+        now = self.clock.now()
+        self.metrics.incr(spec.name, THROTTLES)
+        attempt = event.attempts + 1
+        self._emit(
+            AttemptStarted(
+                at=now, request_id=event.request_id, function=spec.name, attempt=attempt, age_ms=age_ms
+            )
+        )
+        self._emit(
+            AttemptFinished(
+                at=now,
+                request_id=event.request_id,
+                function=spec.name,
+                attempt=attempt,
+                outcome="throttled",
+                duration_ms=0.0,
+                error_type="TooManyRequestsException",
+                error_message=message,
+            )
+        )
+        event.throttles += 1
+        delay = min(THROTTLE_FIRST_DELAY * 2 ** (event.throttles - 1), THROTTLE_MAX_DELAY)
+        self._reschedule(event, delay, "throttle", config)
+
+    def _end_attempt(self, in_flight: _InFlight) -> None:
+        event, result = in_flight.event, in_flight.result
+        self.concurrency.release(in_flight.slot)
+        try:
+            self._attempt_finished(event, result)
+            event.last = result
+            config = self.invoke_configs.for_event(event.function, event.qualifier)
+            if result.ok:
+                self._finish(event, "Success", config)
+                return
+            event.function_errors += 1
+            if event.function_errors > config.maximum_retry_attempts:
+                self._finish(event, "RetriesExhausted", config)
+                return
+            delay = RETRY_DELAYS[min(event.function_errors, len(RETRY_DELAYS)) - 1]
+            self._reschedule(event, delay, "function_error", config)
+        finally:
+            # What the attempt and the deliveries did is one hop on.
+            effects = in_flight.effects
+            self._accept_function_invokes(effects.invokes + self._collect_function_invokes())
+            self._accept_notifications(
+                effects.sources + self.sources.drain(),
+                effects.s3 + (self.s3.drain() if self.s3.active else []),
+                hops=event.hops + 1,
+                chain_id=event.chain_id,
+                caused_by=event.request_id,
+            )
+
+    def _run_attempt(self, event: QueuedEvent, age_ms: int, *, slot: Slot) -> AttemptResult:
+        """Start an attempt in `slot` and run its code; the clock does not move."""
         spec = event.function
         event.attempts += 1
         started = self.clock.now()
         self.metrics.record_age(spec.name, age_ms)
         self.metrics.incr(spec.name, INVOCATIONS)
+        self.metrics.record_concurrency(spec.name, self.concurrency.running(spec.name, started))
         self._emit(
             AttemptStarted(
                 at=started,
@@ -474,7 +636,10 @@ class Engine:
                 age_ms=age_ms,
             )
         )
-        result = self._injected_failure(event) or self._run_handler(event)
+        return self._injected_failure(event) or self._run_handler(event)
+
+    def _attempt_finished(self, event: QueuedEvent, result: AttemptResult) -> None:
+        spec = event.function
         outcome: AttemptOutcome = "success" if result.ok else ("timeout" if result.timed_out else "error")
         if not result.ok:
             self.metrics.incr(spec.name, ERRORS)
@@ -491,7 +656,6 @@ class Engine:
                 logs=result.logs,
             )
         )
-        return result
 
     def _run_handler(self, event: QueuedEvent) -> AttemptResult:
         spec = event.function
@@ -507,7 +671,6 @@ class Engine:
             )
         finally:
             self._running = None
-        self.clock.elapsed(result.duration_ms / 1000)
         return result
 
     def _injected_failure(self, event: QueuedEvent) -> AttemptResult | None:
@@ -533,8 +696,9 @@ class Engine:
         # Lambda discards an environment whose invocation timed out or whose runtime exited.
         getattr(self.executor, "reset", lambda _spec: None)(spec)
         if kind == "timeout":
+            # Its Timeout of the run's time passes, like a real one: the attempt's end is
+            # queued that long after its start (see `_run_attempt`'s callers).
             error = timeout_error_payload(event.request_id, float(spec.timeout))
-            self.clock.elapsed(float(spec.timeout))
             return AttemptResult(
                 False, json.dumps(error).encode(), error, spec.timeout * 1000.0, logs=note, timed_out=True
             )
@@ -670,14 +834,29 @@ class Engine:
     def _drain_notifications(self, *, hops: int, chain_id: str | None, caused_by: str | None = None) -> None:
         """What S3, SNS and EventBridge were told since the last drain, as asynchronous
         invocations `hops` along the chain of whatever caused it."""
-        for source_invocation in self.sources.drain():
+        self._accept_notifications(
+            self.sources.drain(),
+            self.s3.drain() if self.s3.active else [],
+            hops=hops,
+            chain_id=chain_id,
+            caused_by=caused_by,
+        )
+
+    def _accept_notifications(
+        self,
+        source_invocations: list[SourceInvocation],
+        s3_invocations: list[S3Invocation],
+        *,
+        hops: int,
+        chain_id: str | None,
+        caused_by: str | None = None,
+    ) -> None:
+        for source_invocation in source_invocations:
             if source_invocation.source in UNTRACKED_SOURCES:
                 self._accept_from_source(source_invocation, hops=0, chain_id=None)
             else:
                 self._accept_from_source(source_invocation, hops=hops, chain_id=chain_id, caused_by=caused_by)
-        if not self.s3.active:
-            return
-        for invocation in self.s3.drain():
+        for invocation in s3_invocations:
             target = invocation.target
             now = self.clock.now()
             try:

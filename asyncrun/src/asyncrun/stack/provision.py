@@ -118,6 +118,13 @@ class _Provisioner:
             self.rule(rule)
         for function in self.stack.functions.values():
             self.function(function)
+        if self.endpoint.embedded:
+            log.warning(
+                "stack %s: IAM roles and policies, resource policies (bucket, queue, topic, key), KMS key "
+                "grants and S3 Object Lock are not enforced locally: a call the deployed stack would "
+                "refuse succeeds here",
+                self.stack.name,
+            )
 
     # ------------------------------------------------------------------ S3
     def bucket(self, spec: BucketSpec) -> None:
