@@ -482,7 +482,8 @@ def bench_runner(sizes: list[int], repeat: int) -> tuple[list[Figure], dict[str,
                 "ms",
                 Goal(1.25),
                 "the handlers called directly, one after another, same moto",
-                f"upload -> process -> audit, process executor (the default); {_runs_text(runs)}; {where_seen[uploads]}",
+                "upload -> process -> audit, process executor (the default); "
+                f"{_runs_text(runs)}; {where_seen[uploads]}",
             )
         )
     small, large = min(per_upload), max(per_upload)
