@@ -139,3 +139,21 @@ def test_the_runners_own_import_of_a_layer_module_is_neither_used_nor_lost(harne
         assert counterlib.bump() == 3
     finally:
         sys.modules.pop("counterlib", None)
+
+
+def test_each_attempts_log_is_kept_from_start_to_report_with_the_events_request_id(harness):
+    # Given a function that prints, run in each executor (a process, or a container)
+    h = harness("core")
+    marker = f"marker-{os.getpid()}-{len(h.engine.trace)}"
+    request_id = h.engine.invoke_async("Worker", {"action": "print", "marker": marker})
+    h.run()
+    (logs,) = [e.logs for e in h.engine.trace if e.kind == "attempt_finished" and e.request_id == request_id]
+    # Then its log is framed as Lambda frames it, under the event's own request id
+    lines = logs.splitlines()
+    assert lines[0].startswith(f"START RequestId: {request_id}")
+    assert f"printed {marker}" in lines
+    assert lines[-1].startswith(f"REPORT RequestId: {request_id}")
+    # ... and is in CloudWatch Logs, in the function's group
+    group = h.function("Worker").log_group
+    events = h.endpoint.client("logs").filter_log_events(logGroupName=group)["events"]
+    assert f"printed {marker}" in [event["message"] for event in events]

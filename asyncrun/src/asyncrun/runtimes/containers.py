@@ -36,6 +36,7 @@ from typing import IO, Any
 from asyncrun.errors import SamLocalError
 from asyncrun.runtimes.inprocess import AttemptResult
 from asyncrun.runtimes.samlocal import ENDPOINT_VARIABLE, LocalTemplate, cache_dir_for, derive
+from asyncrun.service.logs import CloudWatchLogWriter, log_stream_name
 from asyncrun.service.records import timeout_error_payload
 from asyncrun.stack.endpoint import LOCAL_CREDENTIALS
 from asyncrun.stack.model import FunctionSpec, Stack
@@ -52,6 +53,10 @@ _USUAL_SOCKETS = ("unix:///var/run/docker.sock", "unix:///run/podman/podman.sock
 _MOTO_PORT = 5000
 # The runtime interface emulator answers a timed-out invoke with this text, not JSON.
 _RIE_TIMEOUT = re.compile(r"Task timed out after (\d+(?:\.\d+)?) seconds")
+# The emulator frames each invocation's output as Lambda does.
+_RIE_START = re.compile(r"START RequestId: ([0-9a-fA-F-]{36})")
+_RIE_REPORT = re.compile(r"REPORT RequestId: [^\n]*")
+_REPORT_WAIT = 2.0  # seconds the REPORT line may follow the answer
 _REQUEST_ID_PREFIX = re.compile(r"^RequestId: ([0-9a-fA-F-]{36}) ")
 # Room above a function's Timeout for a cold start (first use builds the function's image).
 _COLD_START_ALLOWANCE = 300.0
@@ -339,13 +344,15 @@ class SamLocalExecutor:
         self.network = network
         self.cache_root = cache_root or stack.template_path.parent / ".aws-sam" / "asyncrun"
         self.warm_containers = warm_containers
-        self.output = output  # sam's own output (the functions' logs); a file in the work folder otherwise
+        self.output = output  # where `sam build` speaks; start-lambda writes to a file in the work folder
         self.url = ""
         self._process: subprocess.Popen[bytes] | None = None
         self._work: tempfile.TemporaryDirectory[str] | None = None
         self._log_path: Path | None = None
         self._started_at = 0.0
         self._client: Any = None
+        self._logs: CloudWatchLogWriter | None = None
+        self._streams: dict[str, str] = {}  # a log stream per function, as one warm container each
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, *, ready_timeout: float = 180.0) -> SamLocalExecutor:
@@ -409,7 +416,9 @@ class SamLocalExecutor:
             *local.override_args(overrides),
         )
         self._log_path = work / "sam-local.log"
-        sink: IO[Any] = self.output if self.output is not None else self._log_path.open("wb")
+        # Always to a file: each attempt's log is cut out of it (START to REPORT) and kept
+        # as Lambda keeps it (the trace, -v, CloudWatch Logs).
+        sink: IO[Any] = self._log_path.open("wb")
         self._started_at = time.time()
         log.debug("starting sam local start-lambda for %s on %s", self.stack.template_path, self.url)
         # Its own session: a Ctrl-C at the terminal reaches this process only, which
@@ -423,8 +432,7 @@ class SamLocalExecutor:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        if sink is not self.output:
-            sink.close()
+        sink.close()
         try:
             _wait_http(self.url, ready_timeout, what="sam local start-lambda", process=self._process)
         except SamLocalError as error:
@@ -534,6 +542,7 @@ class SamLocalExecutor:
             longest = max((spec.timeout for spec in self.stack.functions.values()), default=3)
             self._client = self._lambda(longest + _COLD_START_ALLOWANCE)
         started = time.monotonic()
+        offset = self._log_path.stat().st_size if self._log_path is not None else 0
         try:
             response = self._client.invoke(
                 FunctionName=function.logical_id, InvocationType="RequestResponse", Payload=payload
@@ -544,7 +553,54 @@ class SamLocalExecutor:
             ) from None
         body: bytes = response["Payload"].read()
         duration_ms = (time.monotonic() - started) * 1000
-        return attempt_result(body, request_id=request_id, timeout=timeout, duration_ms=duration_ms)
+        result = attempt_result(body, request_id=request_id, timeout=timeout, duration_ms=duration_ms)
+        result.logs = self._attempt_log(offset, request_id)
+        if result.logs:
+            self._write_log(function, version, result.logs)
+        return result
+
+    def _attempt_log(self, offset: int, request_id: str) -> str | None:
+        """The attempt's lines of start-lambda's output, from START to REPORT, with the
+        engine's request id in place of the emulator's (**unverified**: the emulator's
+        framing is taken as Lambda's). The REPORT line may follow the answer: it is
+        waited for briefly; without it, what the attempt printed is kept as it is."""
+        if self._log_path is None:
+            return None
+        deadline = time.monotonic() + _REPORT_WAIT
+        while True:
+            with self._log_path.open("rb") as output:
+                output.seek(offset)
+                text = output.read().decode("utf-8", errors="replace")
+            start = text.rfind("START RequestId: ")
+            report = _RIE_REPORT.search(text, max(start, 0))
+            if (start >= 0 and report) or time.monotonic() > deadline:
+                break
+            time.sleep(0.02)
+        if start < 0:
+            return None
+        end = report.end() if report else len(text)
+        block = text[start:end].strip("\n")
+        emulator_id = _RIE_START.match(block)
+        if emulator_id:
+            block = block.replace(emulator_id.group(1), request_id)
+        return block + "\n"
+
+    def _write_log(self, function: FunctionSpec, version: str, logs: str) -> None:
+        if self._logs is None:
+            import boto3
+
+            client = boto3.client(
+                "logs",
+                endpoint_url=self.endpoint_url,
+                region_name=self.stack.region,
+                aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=LOCAL_CREDENTIALS["AWS_SESSION_TOKEN"],
+            )
+            self._logs = CloudWatchLogWriter(client)
+        stream = self._streams.setdefault(function.name, log_stream_name(version))
+        now = int(time.time() * 1000)
+        self._logs.write(function.log_group, stream, [(now, line) for line in logs.splitlines()])
 
 
 def attempt_result(body: bytes, *, request_id: str, timeout: float, duration_ms: float) -> AttemptResult:

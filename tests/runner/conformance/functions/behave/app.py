@@ -25,6 +25,9 @@ def lambda_handler(event, context):
         raise OrderRejected(event.get("message", "rejected"))
     if action == "return_none":
         return None
+    if action == "print":
+        print(f"printed {event.get('marker')}")
+        return {"printed": True}
     if action == "unserialisable":
         return {"tags": {"a", "b"}}
     if action == "sleep":
