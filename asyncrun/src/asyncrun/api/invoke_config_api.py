@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict
 from pydantic import ValidationError as PydanticValidationError
 
-from asyncrun.api.lambda_messages import ApiRequest, ApiResponse, int_query, paginate
+from asyncrun.api.lambda_messages import ApiRequest, ApiResponse, paged_response
 from asyncrun.errors import (
     InvalidParameterValueError,
     LambdaServiceError,
@@ -170,12 +170,7 @@ class EventInvokeConfigOperations:
                 self._config_document(ref.spec, c, self._meta_for((ref.spec.name, c.qualifier)))
                 for c in configs
             ]
-        max_items = int_query(request, "MaxItems", low=1, high=50, member="maxItems")
-        page, next_marker = paginate(documents, request.query.get("Marker"), max_items or 50)
-        body: dict[str, Any] = {"FunctionEventInvokeConfigs": page}
-        if next_marker:
-            body["NextMarker"] = next_marker
-        return ApiResponse.json(200, body)
+        return paged_response(request, documents, "FunctionEventInvokeConfigs", most=50)
 
     def _lenient_ref(self, request: ApiRequest, match: re.Match[str]) -> ResolvedFunction:
         """Get and Delete report a missing function as a missing config."""

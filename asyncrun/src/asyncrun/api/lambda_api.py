@@ -25,7 +25,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from asyncrun.api.invoke_config_api import ConfigMeta, EventInvokeConfigOperations
-from asyncrun.api.lambda_messages import ApiRequest, ApiResponse, error_response, int_query, paginate
+from asyncrun.api.lambda_messages import ApiRequest, ApiResponse, error_response, paged_response
 from asyncrun.errors import LambdaServiceError, ResourceNotFoundError, ServiceError, ValidationError
 from asyncrun.service.limits import (
     EVENT_PAYLOAD_LIMIT,
@@ -190,12 +190,7 @@ class LambdaApi(EventInvokeConfigOperations):
             documents.append(self._configuration(ResolvedFunction(spec, None)))
             if every_version:
                 documents.extend(self._configuration(ResolvedFunction(spec, v)) for v in spec.versions)
-        max_items = int_query(request, "MaxItems", low=1, high=10000, member="maxItems")
-        page, next_marker = paginate(documents, request.query.get("Marker"), max_items or 50)
-        body: dict[str, Any] = {"Functions": page}
-        if next_marker:
-            body["NextMarker"] = next_marker
-        return ApiResponse.json(200, body)
+        return paged_response(request, documents, "Functions", most=10000)
 
     def get_function(self, request: ApiRequest, match: re.Match[str]) -> ApiResponse:
         ref = self.resolve(match["fn"], request.query.get("Qualifier"))
@@ -217,12 +212,7 @@ class LambdaApi(EventInvokeConfigOperations):
         spec = ref.spec
         documents = [self._configuration(ResolvedFunction(spec, LATEST))]
         documents.extend(self._configuration(ResolvedFunction(spec, v)) for v in spec.versions)
-        max_items = int_query(request, "MaxItems", low=1, high=10000, member="maxItems")
-        page, next_marker = paginate(documents, request.query.get("Marker"), max_items or 50)
-        body: dict[str, Any] = {"Versions": page}
-        if next_marker:
-            body["NextMarker"] = next_marker
-        return ApiResponse.json(200, body)
+        return paged_response(request, documents, "Versions", most=10000)
 
     def list_aliases(self, request: ApiRequest, match: re.Match[str]) -> ApiResponse:
         ref = self.resolve(match["fn"])
@@ -232,12 +222,7 @@ class LambdaApi(EventInvokeConfigOperations):
             for alias, version in sorted(ref.spec.aliases.items())
             if wanted_version is None or version == wanted_version
         ]
-        max_items = int_query(request, "MaxItems", low=1, high=10000, member="maxItems")
-        page, next_marker = paginate(documents, request.query.get("Marker"), max_items or 50)
-        body: dict[str, Any] = {"Aliases": page}
-        if next_marker:
-            body["NextMarker"] = next_marker
-        return ApiResponse.json(200, body)
+        return paged_response(request, documents, "Aliases", most=10000)
 
     def get_alias(self, request: ApiRequest, match: re.Match[str]) -> ApiResponse:
         ref = self.resolve(match["fn"])

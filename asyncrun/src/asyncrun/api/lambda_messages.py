@@ -61,6 +61,19 @@ def paginate(
     return items[start:end], (str(end) if end < len(items) else None)
 
 
+def paged_response(
+    request: ApiRequest, documents: list[dict[str, Any]], key: str, *, most: int
+) -> ApiResponse:
+    """A List operation's answer: the page `Marker` and `MaxItems` (at most `most`, 50 when
+    not given) pick, under `key`, and the marker of the next page when there is one."""
+    max_items = int_query(request, "MaxItems", low=1, high=most, member="maxItems")
+    page, next_marker = paginate(documents, request.query.get("Marker"), max_items or 50)
+    body: dict[str, Any] = {key: page}
+    if next_marker:
+        body["NextMarker"] = next_marker
+    return ApiResponse.json(200, body)
+
+
 def error_response(error: LambdaServiceError) -> ApiResponse:
     response = ApiResponse.json(error.status, error.body())
     response.headers["X-Amzn-ErrorType"] = error.code
