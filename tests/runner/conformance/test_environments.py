@@ -213,15 +213,22 @@ def test_an_init_error_fails_the_attempt_and_the_next_one_starts_again(harness):
     assert all("[ERROR] Runtime.ImportModuleError: Unable to import module 'broken'" in text for text in logs)
 
 
-def test_a_functions_own_asynchronous_invoke_reaches_the_engine(harness):
-    h = harness("environments")
-    if h.endpoint.url:
-        pytest.skip("functions reach asyncrun's engine only through the embedded endpoint")
+def test_a_functions_own_asynchronous_invoke_reaches_the_engine(harness, caplog):
+    with caplog.at_level("WARNING", logger="asyncrun.service.engine"):
+        h = harness("environments")
     # Given a function that invokes another one asynchronously with boto3
     caller = h.engine.invoke_async(
         "Isolated", {"action": "invoke", "target": h.name("Isolated"), "payload": {"action": "counter"}}
     )
     h.run()
+    if h.endpoint.url:
+        # An endpoint in another process gets the call itself (a documented gap), and the
+        # run says so: the invoked function does not run in the engine
+        assert "go to " + h.endpoint.url + ", not to asyncrun" in caplog.text
+        assert [e for e in h.engine.trace if e.kind == "accepted" and e.source == "invoke"] == [
+            e for e in h.engine.trace if e.kind == "accepted" and e.request_id == caller
+        ]
+        return
     # Then the call was accepted with 202, and the invoked event ran, one hop further on
     records = {r["requestContext"]["requestId"]: r for r in h.bodies("SuccessQueue")}
     answer = records[caller]["responsePayload"]

@@ -117,6 +117,12 @@ class Engine(Attempting, Finishing):
         self._running: QueuedEvent | None = None
         if self.endpoint.embedded:
             self.endpoint.route_function_invokes(self)
+        else:
+            log.warning(
+                "the functions' own lambda.invoke calls go to %s, not to asyncrun: the functions they "
+                "invoke run here only if that endpoint runs them",
+                self.endpoint.url,
+            )
 
     # ------------------------------------------------------------------ synchronous
 
