@@ -421,7 +421,7 @@ def asyncrun_stack(
         yield make
     finally:
         for driven in stacks:  # the next test starts with cold execution environments
-            getattr(driven.engine.executor, "close", lambda: None)()
+            driven.engine.executor.close()
         # The last one started stops the mock: moto keeps one state for nested mocks.
         for endpoint in reversed(list(endpoints.values())):
             endpoint.stop()

@@ -94,9 +94,7 @@ def run_serve(args: argparse.Namespace) -> int:
             quiet.enter_context(contextlib.redirect_stdout(sys.stderr))
         with contextlib.suppress(KeyboardInterrupt):
             server.serve_forever()
-    close = getattr(server.executor, "close", None)
-    if close is not None:
-        close()
+    server.executor.close()
     print("asyncrun serve: stopped", file=out, flush=True)
     # Nothing is left to save, and tearing down moto's backends at interpreter exit
     # takes seconds: leave at once.

@@ -91,7 +91,7 @@ def open_run(
         executor: Executor | None = _start_sam_local(args, stack, *urls, cleanup, live) if urls else None
         if executor is None:
             executor = local_executor(args.executor, stack, endpoint)
-            cleanup.callback(getattr(executor, "close", lambda: None))
+            cleanup.callback(executor.close)
         engine = Engine(
             stack,
             endpoint,

@@ -278,6 +278,10 @@ class SamLocalExecutor:
             for logical_id, spec in self.stack.functions.items()
         }
 
+    def reset(self, function: FunctionSpec) -> None:
+        """sam keeps one warm container per function and has no way to replace just one:
+        the next attempt runs warm, where Lambda's starts cold (a gap of this executor)."""
+
     def close(self) -> None:
         process, self._process = self._process, None
         if process is not None:

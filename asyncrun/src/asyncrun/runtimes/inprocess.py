@@ -158,6 +158,9 @@ class ThreadExecutor:
         """Discard the function's execution environment: the next call is a cold start."""
         self._sandboxes.pop(function.logical_id, None)
 
+    def close(self) -> None:
+        """Nothing runs outside this process's calls: nothing to stop."""
+
     def _sandbox(self, function: FunctionSpec) -> _Sandbox:
         sandbox = self._sandboxes.get(function.logical_id)
         if sandbox is None:

@@ -96,7 +96,7 @@ class Attempting(Accepting):
             )
             return AttemptResult(False, json.dumps(error).encode(), error, 0.0, logs=note)
         # Lambda discards an environment whose invocation timed out or whose runtime exited.
-        getattr(self.executor, "reset", lambda _spec: None)(spec)
+        self.executor.reset(spec)
         if kind == "timeout":
             # Its Timeout of the run's time passes, like a real one: the attempt's end is
             # queued that long after its start (see `_run_attempt`'s callers).

@@ -29,6 +29,8 @@ class AttemptResult:
 
 
 class Executor(Protocol):
+    """Runs attempts; owns the execution environments they run in."""
+
     def run(
         self,
         function: FunctionSpec,
@@ -39,3 +41,12 @@ class Executor(Protocol):
         request_id: str,
         timeout: float,
     ) -> AttemptResult: ...
+
+    def reset(self, function: FunctionSpec) -> None:
+        """Discard the function's environment, as Lambda does after a timeout or a
+        crash: its next attempt is a cold start."""
+        ...
+
+    def close(self) -> None:
+        """Stop every environment (the run is over)."""
+        ...
