@@ -332,17 +332,23 @@ class SamLocalExecutor:
 
     # ------------------------------------------------------------------ attempts
     def _lambda(self, read_timeout: float) -> Any:
-        import boto3
         from botocore.config import Config
 
-        return boto3.client(
-            "lambda",
-            endpoint_url=self.url,
+        config = Config(read_timeout=read_timeout, connect_timeout=10, retries={"max_attempts": 0})
+        return self._local_client("lambda", self.url, config)
+
+    def _local_client(self, service: str, url: str, config: Any = None) -> Any:
+        """A client with the local credentials: start-lambda's, or the endpoint's."""
+        import boto3
+
+        return boto3.client(  # type: ignore[call-overload]  # one method for the services used here
+            service,
+            endpoint_url=url,
             region_name=self.stack.region,
             aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
             aws_session_token=LOCAL_CREDENTIALS["AWS_SESSION_TOKEN"],
-            config=Config(read_timeout=read_timeout, connect_timeout=10, retries={"max_attempts": 0}),
+            config=config,
         )
 
     def run(
@@ -406,17 +412,7 @@ class SamLocalExecutor:
 
     def _write_log(self, function: FunctionSpec, version: str, logs: str) -> None:
         if self._logs is None:
-            import boto3
-
-            client = boto3.client(
-                "logs",
-                endpoint_url=self.endpoint_url,
-                region_name=self.stack.region,
-                aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                aws_session_token=LOCAL_CREDENTIALS["AWS_SESSION_TOKEN"],
-            )
-            self._logs = CloudWatchLogWriter(client)
+            self._logs = CloudWatchLogWriter(self._local_client("logs", self.endpoint_url))
         stream = self._streams.setdefault(function.name, log_stream_name(version))
         now = int(time.time() * 1000)
         self._logs.write(function.log_group, stream, [(now, line) for line in logs.splitlines()])
