@@ -13,7 +13,7 @@ from base64 import b64decode
 
 import pytest
 
-from asyncrun.runtimes.responses import RESPONSE_SIZE_LIMIT
+from asyncrun.service.limits import RESPONSE_SIZE_LIMIT
 from asyncrun.service.logs import tail
 
 pytestmark = pytest.mark.in_process_only(

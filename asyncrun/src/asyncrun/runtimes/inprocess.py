@@ -33,15 +33,10 @@ from types import ModuleType
 from typing import Any
 
 from asyncrun.runtimes.context import LambdaContext
-from asyncrun.runtimes.responses import (
-    MARSHAL_ERROR_TYPE,
-    RESPONSE_SIZE_LIMIT,
-    MarshalError,
-    marshal_response,
-    response_too_large_error,
-)
+from asyncrun.runtimes.responses import MARSHAL_ERROR_TYPE, MarshalError, marshal_response
 from asyncrun.runtimes.worker import InitFailure
 from asyncrun.service.executor import AttemptResult
+from asyncrun.service.limits import RESPONSE_SIZE_LIMIT, response_too_large_error
 from asyncrun.service.logs import log_stream_name
 from asyncrun.service.records import function_error_payload, timeout_error_payload
 from asyncrun.stack.endpoint import Endpoint

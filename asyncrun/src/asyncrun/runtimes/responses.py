@@ -1,5 +1,5 @@
-"""A handler's return value as the Python runtime sends it back, and the size the
-service accepts (docs/async-semantics.md R12).
+"""A handler's return value as the Python runtime sends it back (docs/async-semantics.md
+R12.4; the size the service accepts is in `asyncrun.service.limits`).
 
 The rules are those of the runtime interface client's marshaller (`awslambdaric`) for
 python3.13: the standard `json` encoder with `ensure_ascii=False` and NaN/Infinity
@@ -14,13 +14,6 @@ import decimal
 import json
 import math
 from typing import Any
-
-from asyncrun.service.limits import (  # noqa: F401 - the runtimes' view of the limit
-    RESPONSE_SIZE_LIMIT,
-    RESPONSE_TOO_LARGE_MESSAGE,
-    RESPONSE_TOO_LARGE_TYPE,
-    response_too_large_error,
-)
 
 MARSHAL_ERROR_TYPE = "Runtime.MarshalError"
 
