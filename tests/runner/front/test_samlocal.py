@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from asyncrun.cli.main import main
-from asyncrun.runtimes.containers import PROVISION_HINT, attempt_result, engine_problem
+from asyncrun.runtimes.containers import PROVISION_HINT, SamLocalExecutor, attempt_result, engine_problem
 from asyncrun.runtimes.samlocal import ENDPOINT_VARIABLE, derive, host_architecture
+from asyncrun.stack.model import Stack
 from tests.support.template import TEMPLATE_PATH
 
 REQUEST_ID = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
@@ -229,3 +230,21 @@ def test_sam_local_options_that_cannot_work_are_one_line_errors(
     assert err.startswith("asyncrun: error: ")
     assert fragment in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_a_reset_environment_that_sam_keeps_warm_is_named_in_a_warning(
+    echo_stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    executor = SamLocalExecutor(
+        echo_stack,
+        endpoint_url="http://127.0.0.1:1",
+        function_endpoint_url="http://moto:5000",
+        docker_host="",
+    )
+    function = echo_stack.functions["Echo"]
+
+    with caplog.at_level("WARNING", logger="asyncrun.runtimes.containers"):
+        executor.reset(function)
+        executor.reset(function)
+
+    assert caplog.text.count("Echo: its next attempt runs in sam's warm container") == 1

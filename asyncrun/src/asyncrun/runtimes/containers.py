@@ -168,6 +168,7 @@ class SamLocalExecutor:
         self._client: Any = None
         self._logs: CloudWatchLogWriter | None = None
         self._streams: dict[str, str] = {}  # a log stream per function, as one warm container each
+        self._warm_after_reset: set[str] = set()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, *, ready_timeout: float = 180.0) -> SamLocalExecutor:
@@ -280,7 +281,15 @@ class SamLocalExecutor:
 
     def reset(self, function: FunctionSpec) -> None:
         """sam keeps one warm container per function and has no way to replace just one:
-        the next attempt runs warm, where Lambda's starts cold (a gap of this executor)."""
+        the next attempt runs warm, where Lambda's starts cold (a gap of this executor,
+        said once per function)."""
+        if function.logical_id not in self._warm_after_reset:
+            self._warm_after_reset.add(function.logical_id)
+            log.warning(
+                "%s: its next attempt runs in sam's warm container, where Lambda would start a fresh "
+                "execution environment (sam local cannot replace one function's container)",
+                function.logical_id,
+            )
 
     def close(self) -> None:
         process, self._process = self._process, None
