@@ -296,6 +296,14 @@ class AsyncrunStack:
         return AssertionError(f"no {what} {reference!r} in stack {self.stack.name} ({what}s: {known})")
 
 
+def _finds(stack: Stack, reference: str) -> bool:
+    try:
+        stack.find_function(reference)
+    except KeyError:
+        return False
+    return True
+
+
 def _parsed(body: str) -> Any:
     try:
         return json.loads(body)
@@ -403,13 +411,20 @@ def asyncrun_stack(
         if endpoint is None:
             endpoint = Endpoint(endpoint_url, region=stack.region, clients=_asyncrun_clients).start()
             endpoints[(endpoint_url, stack.region)] = endpoint
+        parsed_faults = [parse_fault(f) if isinstance(f, str) else f for f in faults]
+        for fault in parsed_faults:  # a fault that can never trigger is a typo in the test
+            if not _finds(stack, fault.function):
+                known = ", ".join(stack.functions) or "none"
+                raise AssertionError(
+                    f"fault: no function {fault.function!r} in stack {stack.name} (functions: {known})"
+                )
         provision(stack, endpoint)
         start = clock_start.timestamp() if isinstance(clock_start, datetime) else clock_start
         engine = Engine(
             stack,
             endpoint,
             clock=VirtualClock(start),
-            faults=[parse_fault(f) if isinstance(f, str) else f for f in faults],
+            faults=parsed_faults,
             seed=seed,
             executor=local_executor(executor, stack, endpoint),
         )

@@ -87,6 +87,14 @@ def test_faults_given_as_the_command_line_writes_them(asyncrun_stack: StackFacto
     assert len(stack.messages("SuccessQueue")) == 2
 
 
+def test_a_fault_for_a_function_the_stack_does_not_have_is_a_mistake_in_the_test(
+    asyncrun_stack: StackFactory,
+) -> None:
+    # It could never trigger: a run that passed with it would test nothing.
+    with pytest.raises(AssertionError, match=r"fault: no function 'Ecko' in stack .*\(functions: Echo\)"):
+        asyncrun_stack(ECHO, faults=["Ecko:error"])
+
+
 def test_an_upload_notifies_the_function_with_the_s3_event(asyncrun_stack: StackFactory) -> None:
     stack = asyncrun_stack(ECHO)
     stack.upload("Inbox", "in/a b.txt", "hello")
