@@ -11,6 +11,8 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, DecimalException, Inexact, InvalidOperation, Overflow
+from functools import cache
+from operator import itemgetter
 from typing import Annotated, Any, NamedTuple, TextIO
 
 from pydantic import (
@@ -20,6 +22,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    TypeAdapter,
     ValidationError,
 )
 
@@ -62,33 +65,76 @@ def _exact_cents(value: Decimal) -> Decimal:
         raise ValueError("more than 2 decimal places") from None
 
 
+Quantity = Annotated[int, Field(gt=0, le=MAX_QUANTITY)]
+CurrencyCode = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z]{3}$")]  # ISO 4217
+
+
 class OrderRow(BaseModel):
+    """One order, validated: the rules every row is held to, and the reasons a rejected
+    row is given."""
+
     # Extra columns are allowed (and ignored): producers add fields over time.
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     order_id: NonEmpty
     customer_id: NonEmpty
     sku: NonEmpty
-    quantity: Annotated[int, Field(gt=0, le=MAX_QUANTITY), BeforeValidator(_not_a_boolean)]
+    quantity: Annotated[Quantity, BeforeValidator(_not_a_boolean)]
     unit_price: Annotated[
         Decimal,
         Field(ge=0, max_digits=MAX_PRICE_DIGITS, decimal_places=2, allow_inf_nan=False),
         BeforeValidator(_not_a_boolean),
         AfterValidator(_exact_cents),
     ]
-    currency: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[A-Z]{3}$")]  # ISO 4217 code
+    currency: CurrencyCode
 
     @property
     def amount(self) -> Decimal:
         return self.quantity * self.unit_price
 
 
+# CSV rows are validated a batch at a time by one validator, with no Python code per field
+# and no exception per row. It is stricter than OrderRow and never looser: a price must be
+# written plainly (up to 10 digits, a point and up to 2 decimals: always within OrderRow's
+# bounds and exact in cents); anything else it does not accept (an invalid row, or a price
+# like "1E2" or " 5") is handed to OrderRow, which decides and gives the reason. CSV values
+# are strings, so OrderRow's check against JSON booleans has nothing to do here.
+_PLAIN_PRICE = r"^(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,2})?$"
+_CsvOrder = tuple[
+    NonEmpty,
+    NonEmpty,
+    NonEmpty,
+    Quantity,
+    Annotated[str, StringConstraints(pattern=_PLAIN_PRICE)],
+    CurrencyCode,
+]
+_QUANTITY, _PRICE, _CURRENCY = 3, 4, 5  # positions in a row's REQUIRED_FIELDS values
+# Rows per validator call: large enough that the call's own cost vanishes, small enough
+# that a batch of the widest rows stays a few megabytes.
+CSV_BATCH_ROWS = 1024
+
+
+@cache
+def _csv_batch_validator() -> TypeAdapter[list[Any]]:
+    """Each item comes back as a validated `_CsvOrder` or, when it is not one, unchanged
+    (left to right: the tuple first, then anything), so one bad row costs no other row."""
+    return TypeAdapter(list[Annotated[_CsvOrder | Any, Field(union_mode="left_to_right")]])
+
+
 class RawRow(NamedTuple):
-    """One data row as read: its values, or why it could not even be read."""
+    """One JSON Lines row as read: its values, or why it could not even be read."""
 
     line: int
     values: dict[Any, Any] | None
     unreadable: str | None = None
+
+
+class CsvBatch(NamedTuple):
+    """Consecutive CSV data rows: where each starts, and its REQUIRED_FIELDS values in
+    that order (None for a missing one), or why the row could not even be read (a str)."""
+
+    lines: list[int]
+    values: list[tuple[str | None, ...] | str]
 
 
 @dataclass
@@ -101,24 +147,46 @@ class BatchSummary:
     rejected_samples: list[RejectedRow] = field(default_factory=list)
 
     def add(self, row: int, raw: RawRow) -> None:
+        """One JSON Lines row, validated by OrderRow."""
         self.total_rows += 1
         values = raw.values
         if values is None:
             self._reject(row, raw.line, raw.unreadable or "unreadable")
             return
-        if None in values:  # csv.DictReader files surplus fields under the key None
-            self._reject(row, raw.line, f"{len(values[None])} more field(s) than the header has")
-            return
+        self._validate(row, raw.line, values)
+
+    def add_csv(self, batch: CsvBatch) -> None:
+        """The next CSV rows, validated in one call; OrderRow sees only those it refuses."""
+        validated = _csv_batch_validator().validate_python(batch.values)
+        row = self.total_rows
+        for line, values in zip(batch.lines, validated, strict=True):
+            row += 1
+            if type(values) is str:
+                self._reject(row, line, values)
+            elif type(values[_QUANTITY]) is int:
+                price = Decimal(values[_PRICE]).quantize(_CENT)  # exact: at most 2 decimals
+                self._count(row, line, values[_CURRENCY], values[_QUANTITY] * price)
+            else:
+                self._validate(row, line, dict(zip(REQUIRED_FIELDS, values, strict=True)))
+        self.total_rows = row
+
+    def _validate(self, row: int, line: int, values: dict[Any, Any]) -> None:
         try:
             order = OrderRow.model_validate(values)
         except ValidationError as error:
-            self._reject(row, raw.line, _reason(error))
+            self._reject(row, line, _reason(error))
             return
-        if order.currency not in self.totals and len(self.totals) >= MAX_CURRENCIES:
-            self._reject(row, raw.line, f"currency: more than {MAX_CURRENCIES} currencies in one batch")
-            return
+        self._count(row, line, order.currency, order.amount)
+
+    def _count(self, row: int, line: int, currency: str, amount: Decimal) -> None:
+        total = self.totals.get(currency)
+        if total is None:
+            if len(self.totals) >= MAX_CURRENCIES:
+                self._reject(row, line, f"currency: more than {MAX_CURRENCIES} currencies in one batch")
+                return
+            total = Decimal(0)
         self.valid_rows += 1
-        self.totals[order.currency] = self.totals.get(order.currency, Decimal(0)) + order.amount
+        self.totals[currency] = total + amount
 
     def _reject(self, row: int, line: int, reason: str) -> None:
         self.rejected_rows += 1
@@ -136,38 +204,61 @@ def _reason(error: ValidationError) -> str:
     return "; ".join(parts[:3]) + ("; ..." if len(parts) > 3 else "")
 
 
-def _csv_rows(text: TextIO) -> Iterator[RawRow]:
-    reader = csv.DictReader(text, strict=True)
-    if reader.fieldnames is None:
+def _csv_batches(text: TextIO) -> Iterator[CsvBatch]:
+    """The data rows, read as csv.DictReader reads them (blank lines skipped, missing
+    fields None, surplus fields a rejected row), in batches of CSV_BATCH_ROWS."""
+    reader = csv.reader(text, strict=True)
+    header = next(reader, None)
+    if header is None:
         raise UnparsableUploadError("the CSV file has no header line")
-    reader.fieldnames = [name.strip() for name in reader.fieldnames]
-    missing = [name for name in REQUIRED_FIELDS if name not in reader.fieldnames]
+    names = [name.strip() for name in header]
+    missing = [name for name in REQUIRED_FIELDS if name not in names]
     if missing:
         # The header's own cells are not repeated: a file without a header has its first
         # order there.
         raise UnparsableUploadError(
-            f"the CSV header (line 1, {len(reader.fieldnames)} column(s)) lacks required column(s) "
-            f"{', '.join(missing)}"
+            f"the CSV header (line 1, {len(names)} column(s)) lacks required column(s) {', '.join(missing)}"
         )
-    lines_read = reader.reader  # counts lines also when a row fails (the DictReader does not)
-    line = lines_read.line_num
+    column = {name: index for index, name in enumerate(names)}  # the last of a repeated name, as DictReader
+    positions = [column[name] for name in REQUIRED_FIELDS]
+    required_values = itemgetter(*positions)
+    width = len(names)
+    batch = CsvBatch([], [])
+    line = reader.line_num
     while True:
         try:
-            values = next(reader)
+            fields = next(reader)
+            while not fields:
+                fields = next(reader)
         except StopIteration:
-            return
+            break
+        except UnicodeDecodeError:
+            if batch.lines:  # the rows before the invalid byte count, as they would one by one
+                yield batch
+            raise
         except csv.Error as error:
             # One line that breaks the CSV rules (a field over the csv module's limit, a
             # stray quote) is one rejected row. An open quote that ran over several lines
             # or to the end has swallowed rows no one can count: the file is malformed.
-            if lines_read.line_num - line > 1 or str(error).startswith("unexpected end of data"):
+            if reader.line_num - line > 1 or str(error).startswith("unexpected end of data"):
                 raise UnparsableUploadError(
                     f"the CSV file is malformed from line {line + 1}: {error}"
                 ) from error
-            yield RawRow(line + 1, None, f"row: malformed CSV ({error})")
+            batch.values.append(f"row: malformed CSV ({error})")
         else:
-            yield RawRow(line + 1, values)
-        line = lines_read.line_num
+            if len(fields) == width:
+                batch.values.append(required_values(fields))
+            elif len(fields) > width:
+                batch.values.append(f"{len(fields) - width} more field(s) than the header has")
+            else:
+                batch.values.append(tuple(fields[i] if i < len(fields) else None for i in positions))
+        batch.lines.append(line + 1)
+        line = reader.line_num
+        if len(batch.lines) == CSV_BATCH_ROWS:
+            yield batch
+            batch = CsvBatch([], [])
+    if batch.lines:
+        yield batch
 
 
 def _lines(text: TextIO) -> Iterator[tuple[int, str | None]]:
@@ -214,10 +305,13 @@ def _json_lines_rows(text: TextIO) -> Iterator[RawRow]:
 def summarize(text: TextIO, upload_format: str, *, max_samples: int) -> BatchSummary:
     """Validate every row of the stream, keeping counts, totals and a few rejected rows."""
     summary = BatchSummary(max_samples=max_samples)
-    rows = _csv_rows(text) if upload_format == "csv" else _json_lines_rows(text)
     try:
-        for row, raw in enumerate(rows, start=1):
-            summary.add(row, raw)
+        if upload_format == "csv":
+            for batch in _csv_batches(text):
+                summary.add_csv(batch)
+        else:
+            for row, raw in enumerate(_json_lines_rows(text), start=1):
+                summary.add(row, raw)
     except UnicodeDecodeError as error:
         raise UnparsableUploadError(
             f"the file is not UTF-8 text (an invalid byte after row {summary.total_rows})"
