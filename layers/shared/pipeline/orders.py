@@ -158,17 +158,28 @@ class BatchSummary:
     def add_csv(self, batch: CsvBatch) -> None:
         """The next CSV rows, validated in one call; OrderRow sees only those it refuses."""
         validated = _csv_batch_validator().validate_python(batch.values)
-        row = self.total_rows
+        totals, row, valid = self.totals, self.total_rows, self.valid_rows
         for line, values in zip(batch.lines, validated, strict=True):
             row += 1
+            # The common case inline: a row the batch validator accepted, in a known currency.
+            if type(values) is tuple and type(values[_QUANTITY]) is int:
+                total = totals.get(values[_CURRENCY])
+                if total is not None:
+                    totals[values[_CURRENCY]] = total + values[_QUANTITY] * Decimal(values[_PRICE])
+                    valid += 1
+                    continue
+            self.valid_rows = valid
             if type(values) is str:
                 self._reject(row, line, values)
             elif type(values[_QUANTITY]) is int:
-                price = Decimal(values[_PRICE]).quantize(_CENT)  # exact: at most 2 decimals
-                self._count(row, line, values[_CURRENCY], values[_QUANTITY] * price)
+                self._count(row, line, values[_CURRENCY], values[_QUANTITY] * Decimal(values[_PRICE]))
             else:
                 self._validate(row, line, dict(zip(REQUIRED_FIELDS, values, strict=True)))
-        self.total_rows = row
+            valid = self.valid_rows
+        self.total_rows, self.valid_rows = row, valid
+        # In cents, as OrderRow.amount has them. Exact: every price has at most 2 decimals.
+        for currency, total in totals.items():
+            totals[currency] = total.quantize(_CENT)
 
     def _validate(self, row: int, line: int, values: dict[Any, Any]) -> None:
         try:
@@ -223,18 +234,31 @@ def _csv_batches(text: TextIO) -> Iterator[CsvBatch]:
     positions = [column[name] for name in REQUIRED_FIELDS]
     required_values = itemgetter(*positions)
     width = len(names)
-    batch = CsvBatch([], [])
+    lines: list[int] = []
+    values: list[tuple[str | None, ...] | str] = []
     line = reader.line_num
     while True:
         try:
-            fields = next(reader)
-            while not fields:
-                fields = next(reader)
-        except StopIteration:
+            # A plain loop for the common rows; an error ends it, and the next pass
+            # goes on reading after the line that failed.
+            for fields in reader:
+                if len(fields) == width:
+                    values.append(required_values(fields))
+                elif not fields:  # a blank line: no row, as csv.DictReader skips it
+                    continue
+                elif len(fields) > width:
+                    values.append(f"{len(fields) - width} more field(s) than the header has")
+                else:
+                    values.append(tuple(fields[i] if i < len(fields) else None for i in positions))
+                lines.append(line + 1)
+                line = reader.line_num
+                if len(lines) == CSV_BATCH_ROWS:
+                    yield CsvBatch(lines, values)
+                    lines, values = [], []
             break
         except UnicodeDecodeError:
-            if batch.lines:  # the rows before the invalid byte count, as they would one by one
-                yield batch
+            if lines:  # the rows before the invalid byte count, as they would one by one
+                yield CsvBatch(lines, values)
             raise
         except csv.Error as error:
             # One line that breaks the CSV rules (a field over the csv module's limit, a
@@ -244,21 +268,14 @@ def _csv_batches(text: TextIO) -> Iterator[CsvBatch]:
                 raise UnparsableUploadError(
                     f"the CSV file is malformed from line {line + 1}: {error}"
                 ) from error
-            batch.values.append(f"row: malformed CSV ({error})")
-        else:
-            if len(fields) == width:
-                batch.values.append(required_values(fields))
-            elif len(fields) > width:
-                batch.values.append(f"{len(fields) - width} more field(s) than the header has")
-            else:
-                batch.values.append(tuple(fields[i] if i < len(fields) else None for i in positions))
-        batch.lines.append(line + 1)
-        line = reader.line_num
-        if len(batch.lines) == CSV_BATCH_ROWS:
-            yield batch
-            batch = CsvBatch([], [])
-    if batch.lines:
-        yield batch
+            values.append(f"row: malformed CSV ({error})")
+            lines.append(line + 1)
+            line = reader.line_num
+            if len(lines) == CSV_BATCH_ROWS:
+                yield CsvBatch(lines, values)
+                lines, values = [], []
+    if lines:
+        yield CsvBatch(lines, values)
 
 
 def _lines(text: TextIO) -> Iterator[tuple[int, str | None]]:
