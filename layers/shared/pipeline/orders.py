@@ -12,7 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from decimal import Context, Decimal, DecimalException, Inexact, InvalidOperation, Overflow
 from functools import cache
-from operator import itemgetter
+from itertools import compress
+from operator import itemgetter, methodcaller, mul
 from typing import Annotated, Any, NamedTuple, TextIO
 
 from pydantic import (
@@ -45,6 +46,7 @@ MAX_REASON_CHARS = 300
 
 NonEmpty = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT_CHARS)]
 _CENT = Decimal("0.01")
+_ZERO = Decimal(0)
 # Built once: a context per price would cost as much as the quantize itself.
 _EXACT = Context(traps=[Inexact, InvalidOperation, Overflow])
 
@@ -54,6 +56,11 @@ def _not_a_boolean(value: Any) -> Any:
     if isinstance(value, bool):
         raise ValueError("a boolean is not a number")
     return value
+
+
+def _cents(plain_price: str) -> Decimal:
+    # Exact: a plainly written price has at most 2 decimals.
+    return Decimal(plain_price).quantize(_CENT)
 
 
 def _exact_cents(value: Decimal) -> Decimal:
@@ -93,12 +100,13 @@ class OrderRow(BaseModel):
         return self.quantity * self.unit_price
 
 
-# CSV rows are validated a batch at a time by one validator, with no Python code per field
-# and no exception per row. It is stricter than OrderRow and never looser: a price must be
-# written plainly (up to 10 digits, a point and up to 2 decimals: always within OrderRow's
-# bounds and exact in cents); anything else it does not accept (an invalid row, or a price
-# like "1E2" or " 5") is handed to OrderRow, which decides and gives the reason. CSV values
-# are strings, so OrderRow's check against JSON booleans has nothing to do here.
+# CSV rows are validated a batch at a time by pydantic validators built from constrained
+# types only: no Python code per field, no exception per row. They are stricter than
+# OrderRow and never looser: a price must be written plainly (up to 10 digits, a point and
+# up to 2 decimals: always within OrderRow's bounds and exact in cents). A row they do not
+# accept (an invalid one, or a price like "1E2" or " 5") goes to OrderRow, which decides
+# and gives the reason. CSV values are strings: OrderRow's check against JSON booleans has
+# nothing to do here.
 _PLAIN_PRICE = r"^(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,2})?$"
 _CsvOrder = tuple[
     NonEmpty,
@@ -108,17 +116,34 @@ _CsvOrder = tuple[
     Annotated[str, StringConstraints(pattern=_PLAIN_PRICE)],
     CurrencyCode,
 ]
+# The common form, exactly 2 decimals: without its point, the price in cents. A batch of
+# only such rows is summed in whole cents, a currency at a time.
+_PRICE_IN_CENTS = r"^(?:0|[1-9][0-9]{0,9})\.[0-9]{2}$"
+_CsvOrderInCents = tuple[
+    NonEmpty,
+    NonEmpty,
+    NonEmpty,
+    Quantity,
+    Annotated[str, StringConstraints(pattern=_PRICE_IN_CENTS)],
+    CurrencyCode,
+]
 _QUANTITY, _PRICE, _CURRENCY = 3, 4, 5  # positions in a row's REQUIRED_FIELDS values
 # Rows per validator call: large enough that the call's own cost vanishes, small enough
 # that a batch of the widest rows stays a few megabytes.
 CSV_BATCH_ROWS = 1024
+# A batch in more currencies is summed row by row: a pass per currency would cost more.
+_BULK_CURRENCIES = 8
 
 
 @cache
-def _csv_batch_validator() -> TypeAdapter[list[Any]]:
-    """Each item comes back as a validated `_CsvOrder` or, when it is not one, unchanged
-    (left to right: the tuple first, then anything), so one bad row costs no other row."""
-    return TypeAdapter(list[Annotated[_CsvOrder | Any, Field(union_mode="left_to_right")]])
+def _csv_batch_validators() -> tuple[TypeAdapter[list[_CsvOrderInCents]], TypeAdapter[list[Any]]]:
+    """One for a batch whose rows it all accepts, prices in cents (the common case: it
+    raises for any other batch), and one that returns each row validated or, when it is
+    not an order with a plain price, unchanged (left to right: the order, then anything)."""
+    return (
+        TypeAdapter(list[_CsvOrderInCents]),
+        TypeAdapter(list[Annotated[_CsvOrder | Any, Field(union_mode="left_to_right")]]),
+    )
 
 
 class RawRow(NamedTuple):
@@ -157,29 +182,41 @@ class BatchSummary:
 
     def add_csv(self, batch: CsvBatch) -> None:
         """The next CSV rows, validated in one call; OrderRow sees only those it refuses."""
-        validated = _csv_batch_validator().validate_python(batch.values)
-        totals, row, valid = self.totals, self.total_rows, self.valid_rows
+        valid_batch, row_by_row = _csv_batch_validators()
+        try:
+            validated: list[Any] = valid_batch.validate_python(batch.values)
+        except ValidationError:  # one exception for a batch with a row it refuses, none per row
+            validated = row_by_row.validate_python(batch.values)
+        else:
+            if self._add_valid_batch(validated):
+                return
+        row = self.total_rows
         for line, values in zip(batch.lines, validated, strict=True):
             row += 1
-            # The common case inline: a row the batch validator accepted, in a known currency.
-            if type(values) is tuple and type(values[_QUANTITY]) is int:
-                total = totals.get(values[_CURRENCY])
-                if total is not None:
-                    totals[values[_CURRENCY]] = total + values[_QUANTITY] * Decimal(values[_PRICE])
-                    valid += 1
-                    continue
-            self.valid_rows = valid
             if type(values) is str:
                 self._reject(row, line, values)
             elif type(values[_QUANTITY]) is int:
-                self._count(row, line, values[_CURRENCY], values[_QUANTITY] * Decimal(values[_PRICE]))
+                self._count(row, line, values[_CURRENCY], values[_QUANTITY] * _cents(values[_PRICE]))
             else:
                 self._validate(row, line, dict(zip(REQUIRED_FIELDS, values, strict=True)))
-            valid = self.valid_rows
-        self.total_rows, self.valid_rows = row, valid
-        # In cents, as OrderRow.amount has them. Exact: every price has at most 2 decimals.
-        for currency, total in totals.items():
-            totals[currency] = total.quantize(_CENT)
+        self.total_rows = row
+
+    def _add_valid_batch(self, orders: list[_CsvOrderInCents]) -> bool:
+        """Sum a batch of valid rows a currency at a time; False (nothing added) when it
+        must go row by row: in many currencies, or past MAX_CURRENCIES."""
+        _, _, _, quantities, prices, currencies = zip(*orders, strict=True)
+        in_order = dict.fromkeys(currencies)  # as the rows name them, as row by row adds them
+        new = in_order.keys() - self.totals.keys()
+        if len(in_order) > _BULK_CURRENCIES or len(self.totals) + len(new) > MAX_CURRENCIES:
+            return False
+        cents = list(map(mul, quantities, map(int, map(methodcaller("replace", ".", ""), prices))))
+        for currency in in_order:
+            of_currency = cents if len(in_order) == 1 else compress(cents, map(currency.__eq__, currencies))
+            # In cents, as OrderRow.amount has them.
+            self.totals[currency] = self.totals.get(currency, _ZERO) + Decimal(sum(of_currency)).scaleb(-2)
+        self.total_rows += len(orders)
+        self.valid_rows += len(orders)
+        return True
 
     def _validate(self, row: int, line: int, values: dict[Any, Any]) -> None:
         try:
@@ -195,7 +232,7 @@ class BatchSummary:
             if len(self.totals) >= MAX_CURRENCIES:
                 self._reject(row, line, f"currency: more than {MAX_CURRENCIES} currencies in one batch")
                 return
-            total = Decimal(0)
+            total = _ZERO
         self.valid_rows += 1
         self.totals[currency] = total + amount
 

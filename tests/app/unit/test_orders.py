@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from pipeline.errors import UnparsableUploadError
-from pipeline.orders import OrderRow, summarize
+from pipeline.orders import MAX_CURRENCIES, OrderRow, summarize
 from pipeline.processing import rejected_share_exceeds
 from pydantic import ValidationError
 
@@ -399,3 +399,36 @@ def test_given_an_invalid_byte_after_many_rows_then_the_error_counts_the_rows_re
     # When / Then: the count csv.DictReader reaches, row by row
     with pytest.raises(UnparsableUploadError, match=rf"after row {read_before}\)"):
         summarize(_text(data), "csv", max_samples=5)
+
+
+@pytest.mark.parametrize("currencies", [1, 3, 9, 250])
+@pytest.mark.parametrize("prices", [["12.50", "0.05", "7.00"], ["12.5", "5", "0.05"]], ids=["cents", "plain"])
+def test_given_rows_in_several_currencies_then_totals_are_order_rows_sums_in_order(
+    currencies: int, prices: list[str]
+) -> None:
+    # Given: more rows than a batch, currencies first seen in a known order
+    codes = [f"{a}{b}{c}" for a in "ZYX" for b in "ABCDEFGHIJ" for c in "ABCDEFGHIJ"][:currencies]
+    rows = [
+        dict(
+            VALID,
+            order_id=f"A{n}",
+            quantity=str(1 + n % 7),
+            unit_price=prices[n % 3],
+            currency=codes[n % currencies],
+        )
+        for n in range(2500)
+    ]
+    data = HEADER + "".join(",".join(row.values()) + "\n" for row in rows)
+
+    # When
+    summary = summarize(_text(data), "csv", max_samples=5)
+
+    # Then: OrderRow's amounts summed row by row, to the exponent and the order of first sight
+    expected: dict[str, Decimal] = {}
+    for row in rows:
+        order = OrderRow.model_validate(row)
+        if order.currency in expected or len(expected) < MAX_CURRENCIES:
+            expected[order.currency] = expected.get(order.currency, Decimal(0)) + order.amount
+    assert list(summary.totals.items()) == list(expected.items())
+    assert {total.as_tuple().exponent for total in summary.totals.values()} == {-2}
+    assert summary.rejected_rows == sum(1 for row in rows if row["currency"] not in expected)
