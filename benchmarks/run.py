@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -53,8 +54,34 @@ def log(message: str) -> None:
 # ---------------------------------------------------------------------- Lambda's paths
 
 
-def built_layer(architectures: str = "arm64 x86_64") -> Path:
-    """The shared layer as `sam build` makes it (its Makefile), or for the architectures named."""
+@functools.cache  # once a run: the cold starts and the sizes read the same build
+def sam_built() -> Path:
+    """`sam build` of the stack with the default parameters: its build folder."""
+    build = CACHE / "sam-build"
+    log("sam build")
+    subprocess.run(
+        [
+            str(Path(sys.executable).parent / "sam"),
+            "build",
+            "--build-dir",
+            str(build),
+            "--cache-dir",
+            str(CACHE / "sam-cache"),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        env={
+            **os.environ,
+            "SAM_CLI_TELEMETRY": "0",
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        },
+    )
+    return build
+
+
+def built_layer(architectures: str) -> Path:
+    """The shared layer built by its Makefile (what `sam build` runs) for the architectures named."""
     out = CACHE / f"layer-{architectures.replace(' ', '-')}"
     subprocess.run(
         ["make", "--no-print-directory", "-f", str(ROOT / "layers/shared/Makefile"), "build-SharedLayer"],
@@ -99,20 +126,32 @@ sys.path[:0] = {paths!r}
 {work}
 cpu, wall = (time.process_time() - cpu) * 1000, (time.perf_counter() - wall) * 1000
 peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
-print(json.dumps([cpu, wall, peak]))
+then = time.process_time()
+{then}
+print(json.dumps([cpu, wall, peak, (time.process_time() - then) * 1000]))
 """
 _BARE = "import boto3\nboto3.client('s3')"
 _BARE_TRACED = (
     "import boto3\nfrom aws_xray_sdk.core import xray_recorder, patch_all\npatch_all()\nboto3.client('s3')"
 )
 _HANDLER = "import app\nfrom pipeline import clients\nclients.s3()"
+# Models are built on first use, so the first invoke builds those it validates. Building
+# every model the handler's modules define bounds that from above.
+_BUILD_MODELS = """
+from pydantic import BaseModel
+for module in [m for name, m in list(sys.modules.items()) if name.startswith("pipeline.")]:
+    for value in list(vars(module).values()):
+        if isinstance(value, type) and issubclass(value, BaseModel) and value.__module__ == module.__name__:
+            value.model_rebuild()
+"""
 # The bare handler plus the libraries every handler needs: what is left is the pipeline's own.
-_LIBRARIES = "\nimport pydantic.main\nfrom aws_lambda_powertools import Logger, Metrics"
+_PYDANTIC = "\nimport pydantic.main"
+_POWERTOOLS = "\nfrom aws_lambda_powertools import Logger, Metrics"
 
 
-def _cold(paths: list[str], work: str, env: dict[str, str]) -> list[float]:
+def _cold(paths: list[str], work: str, env: dict[str, str], then: str = "") -> list[float]:
     done = subprocess.run(
-        [sys.executable, "-S", "-c", _COLD_PROBE.format(paths=paths, work=work)],
+        [sys.executable, "-S", "-B", "-c", _COLD_PROBE.format(paths=paths, work=work, then=then)],
         env=env,
         capture_output=True,
         text=True,
@@ -126,10 +165,11 @@ def bench_cold_start(repeat: int) -> list[Figure]:
     folder, the built layer and the runtime's boto3, all compiled) and its first client,
     against a bare handler that imports boto3 and creates one client; in rounds of one
     of each, so that all see the same load."""
-    layer, runtime = built_layer(), lambda_runtime_packages()
+    layer, runtime = sam_built() / "SharedLayer" / "python", lambda_runtime_packages()
     stack = load_stack(TEMPLATE)
     libraries_only = [str(layer), str(runtime)]
     figures = []
+    libraries_ms = pydantic_ms = 0.0  # measured with tracing off, where nothing else differs
     for traced in (False, True):
         env = {"PATH": "", "AWS_REGION": stack.region, "AWS_DEFAULT_REGION": stack.region}
         # Tracing as the deployed functions have it (Tracing: Active), or off as tests and
@@ -138,31 +178,35 @@ def bench_cold_start(repeat: int) -> list[Figure]:
         samples: dict[str, list[list[float]]] = {}
         for round_ in range(repeat + 1):
             bare = _BARE_TRACED if traced else _BARE
-            measured = {
-                "bare": _cold(libraries_only, bare, env),
-                "libraries": _cold(libraries_only, bare + _LIBRARIES, env),
-            }
+            measured = {"bare": _cold(libraries_only, bare, env)}
+            if not traced:
+                measured["pydantic"] = _cold(libraries_only, bare + _PYDANTIC, env)
+                measured["libraries"] = _cold(libraries_only, bare + _PYDANTIC + _POWERTOOLS, env)
             for logical_id in STAGES:
                 function = stack.functions[logical_id]
                 paths = [str(function.code_dir), *libraries_only]
-                measured[logical_id] = _cold(paths, _HANDLER, {**function.environment, **env})
+                measured[logical_id] = _cold(paths, _HANDLER, {**function.environment, **env}, _BUILD_MODELS)
             if round_:  # the first round warms the page cache
                 for name, result in measured.items():
                     samples.setdefault(name, []).append(result)
 
         cpu = {name: median([s[0] for s in runs]) for name, runs in samples.items()}
         peak = {name: median([s[2] for s in runs]) for name, runs in samples.items()}
+        models = {name: median([s[3] for s in runs]) for name, runs in samples.items()}
+        if not traced:
+            libraries_ms, pydantic_ms = cpu["libraries"] - cpu["bare"], cpu["pydantic"] - cpu["bare"]
 
         mode = "X-Ray tracing on, as deployed" if traced else "tracing off"
         baseline = "bare handler: boto3, one client" + (", X-Ray SDK patching" if traced else "")
         for logical_id in STAGES:
-            note = f"import and first client, fresh interpreter; median of {repeat} rounds"
-            if cpu[logical_id] > 1.25 * cpu["bare"]:
-                note += (
-                    f"; {cpu[logical_id] - cpu['bare']:.0f} ms beyond the bare handler, "
-                    f"{cpu['libraries'] - cpu['bare']:.0f} ms of it importing pydantic and Powertools "
-                    "and the rest the pipeline's modules and models, which its first invoke needs"
-                )
+            note = (
+                f"import and first client, fresh interpreter; median of {repeat} rounds; "
+                f"{cpu[logical_id] - cpu['bare']:.0f} ms beyond the bare handler, "
+                f"{libraries_ms:.0f} ms of it importing pydantic and Powertools (pydantic alone: "
+                f"{pydantic_ms:.0f} ms; both measured with tracing off); models are built on first use: "
+                f"building every model its modules define takes {models[logical_id]:.0f} ms more, "
+                "an upper bound of what its first invoke adds"
+            )
             figures.append(
                 Figure(
                     f"cold start {logical_id} ({mode})",
@@ -679,26 +723,7 @@ def _tree_bytes(folder: Path) -> int:
 def bench_sizes() -> list[Figure]:
     """`sam build` with the default parameters, against what pip would put in the layer
     resolving the same requirements (dependencies followed, as a python3.13 build does)."""
-    build = CACHE / "sam-build"
-    log("sizes: sam build")
-    subprocess.run(
-        [
-            str(Path(sys.executable).parent / "sam"),
-            "build",
-            "--build-dir",
-            str(build),
-            "--cache-dir",
-            str(CACHE / "sam-cache"),
-        ],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        env={
-            **os.environ,
-            "SAM_CLI_TELEMETRY": "0",
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        },
-    )
+    build = sam_built()
     with tempfile.TemporaryDirectory() as resolved:
         subprocess.run(
             [
@@ -777,6 +802,10 @@ def bench_sizes() -> list[Figure]:
 # ---------------------------------------------------------------------- 7. sam local invoke
 
 
+# One sample event per function, its success: the others take the same container start.
+SAM_LOCAL_EVENTS = ("upload/s3-put.json", "process/upload-success.json", "audit/process-success.json")
+
+
 def bench_sam_local() -> list[Figure]:
     """`sam local invoke` of each sample event against a moto container, as the container
     tests run it, and asyncrun's in-process run of the same event against the same moto."""
@@ -795,7 +824,9 @@ def bench_sam_local() -> list[Figure]:
     with tempfile.TemporaryDirectory(prefix="bench-sam-local-") as work, sam_local_stack(Path(work)) as local:
         engine = Engine(local.stack, local.endpoint, executor=default_executor(local.stack, local.endpoint))
         contents = sample_contents()
-        for name, (function, _) in sorted(function_inputs().items()):
+        inputs = function_inputs()
+        for name in SAM_LOCAL_EVENTS:
+            function, _ = inputs[name]
             event = put_and_pin(local.endpoint.client("s3"), load_event(name), contents)
             log(f"sam local: {function} {name}")
             invocation = local.invoke(function, event, tag=name)
@@ -815,7 +846,8 @@ def bench_sam_local() -> list[Figure]:
                     "s",
                     None,
                     "asyncrun in-process, same event and moto, handler loaded anew",
-                    f"what the fast path buys: the ratio; no goal; {outcomes}",
+                    f"what the fast path buys: the ratio; no goal; {outcomes}; one sample event per "
+                    "function: most of the time is the container's start, whatever the event",
                 )
             )
     return figures
