@@ -14,7 +14,7 @@ from decimal import Context, Decimal, DecimalException, Inexact, InvalidOperatio
 from functools import cache
 from itertools import compress
 from operator import itemgetter, methodcaller, mul
-from typing import Annotated, Any, NamedTuple, TextIO
+from typing import Annotated, Any, NamedTuple, TextIO, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -107,26 +107,14 @@ class OrderRow(BaseModel):
 # accept (an invalid one, or a price like "1E2" or " 5") goes to OrderRow, which decides
 # and gives the reason. CSV values are strings: OrderRow's check against JSON booleans has
 # nothing to do here.
+_PriceT = TypeVar("_PriceT")
+_CsvOrderPriced = tuple[NonEmpty, NonEmpty, NonEmpty, Quantity, _PriceT, CurrencyCode]
 _PLAIN_PRICE = r"^(?:0|[1-9][0-9]{0,9})(?:\.[0-9]{1,2})?$"
-_CsvOrder = tuple[
-    NonEmpty,
-    NonEmpty,
-    NonEmpty,
-    Quantity,
-    Annotated[str, StringConstraints(pattern=_PLAIN_PRICE)],
-    CurrencyCode,
-]
+_CsvOrder = _CsvOrderPriced[Annotated[str, StringConstraints(pattern=_PLAIN_PRICE)]]
 # The common form, exactly 2 decimals: without its point, the price in cents. A batch of
 # only such rows is summed in whole cents, a currency at a time.
 _PRICE_IN_CENTS = r"^(?:0|[1-9][0-9]{0,9})\.[0-9]{2}$"
-_CsvOrderInCents = tuple[
-    NonEmpty,
-    NonEmpty,
-    NonEmpty,
-    Quantity,
-    Annotated[str, StringConstraints(pattern=_PRICE_IN_CENTS)],
-    CurrencyCode,
-]
+_CsvOrderInCents = _CsvOrderPriced[Annotated[str, StringConstraints(pattern=_PRICE_IN_CENTS)]]
 _QUANTITY, _PRICE, _CURRENCY = 3, 4, 5  # positions in a row's REQUIRED_FIELDS values
 # Rows per validator call: large enough that the call's own cost vanishes, small enough
 # that a batch of the widest rows stays a few megabytes.
