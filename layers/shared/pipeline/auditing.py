@@ -1,6 +1,10 @@
 """The audit stage: one entry per processed upload with the whole chain of invocations
 that led to it, written once per upload."""
 
+# Annotations unevaluated: `InvocationRecord[...]` in a signature would build that model
+# at import, before any invocation needs it.
+from __future__ import annotations
+
 import os
 from datetime import UTC, datetime
 

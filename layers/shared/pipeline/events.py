@@ -13,7 +13,9 @@ from pydantic.alias_generators import to_camel
 
 class _S3Model(BaseModel):
     # Ignore what we do not read: S3 adds fields over time (and moto sends fewer).
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore", defer_build=True
+    )
 
 
 class S3Bucket(_S3Model):
@@ -71,7 +73,7 @@ class S3EventNotification(BaseModel):
     """`{"Records": [...]}`. S3's one-off `s3:TestEvent` (sent when a notification
     configuration is saved) has no records and parses to an empty list."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore")
+    model_config = ConfigDict(frozen=True, extra="ignore", defer_build=True)
 
     records: list[S3EventRecord] = Field(default_factory=list, alias="Records")
     test_event: str | None = Field(None, alias="Event")

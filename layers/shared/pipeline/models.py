@@ -12,6 +12,10 @@ from pydantic.alias_generators import to_camel
 
 from pipeline.errors import InvalidEventError
 
+# Every model's validator is built on its first use, not at import: each function
+# validates only a few of these contracts, and a cold start should not build the rest.
+_FROZEN = ConfigDict(frozen=True, defer_build=True)
+
 # ---------------------------------------------------------------------- invocation records
 
 # Every condition a record can carry. "RecursiveInvocationDropped" is the local runner's
@@ -25,7 +29,9 @@ Condition = Literal[
 
 class _RecordModel(BaseModel):
     # Unknown keys are ignored: a new field from the service must not fail a stage.
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore")
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, frozen=True, extra="ignore", defer_build=True
+    )
 
 
 class RequestContext(_RecordModel):
@@ -128,7 +134,9 @@ def parse_event[ModelT: BaseModel](event: Any, model: type[ModelT]) -> ModelT:
         ) from None
 
 
-def parse_success[ResultT: BaseModel](event: Any, result_model: type[ResultT]) -> InvocationRecord[ResultT]:
+def parse_success[ResultT: BaseModel](
+    event: Any, result_model: type[ResultT]
+) -> "InvocationRecord[ResultT]":  # quoted: parametrizing builds the model
     """The Success record of the previous stage, with its result validated.
 
     A stage wired as an OnSuccess destination should never see another condition; if
@@ -150,7 +158,7 @@ UploadFormat = Literal["csv", "jsonl"]
 class AcceptedUpload(BaseModel):
     """One object that passed the upload checks: the unit of work of the next stages."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _FROZEN
 
     upload_id: str  # uuid5 of bucket, key and version: the same object version -> the same id
     correlation_id: str  # the upload_id: stable across retries and duplicate deliveries
@@ -172,7 +180,7 @@ class UploadResult(BaseModel):
 
     A list, because one notification may carry several records; S3 sends one in practice."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _FROZEN
 
     uploads: list[AcceptedUpload]
 
@@ -187,7 +195,7 @@ class RejectedRow(BaseModel):
     id included, which may be anything when the row is invalid) stay in the uploaded
     object, which row and line point into."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _FROZEN
 
     row: int  # 1-based ordinal among the data rows
     line: int  # 1-based line of the file where the row starts (the CSV header is line 1)
@@ -197,7 +205,7 @@ class RejectedRow(BaseModel):
 class ProcessedUpload(BaseModel):
     """The outcome of one upload, as written to the process table and passed on to audit."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _FROZEN
 
     upload_id: str
     correlation_id: str
@@ -220,7 +228,7 @@ class ProcessedUpload(BaseModel):
 class ProcessResult(BaseModel):
     """The process stage's return value (the `responsePayload` the audit stage gets)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _FROZEN
 
     processed: list[ProcessedUpload]
 
@@ -229,7 +237,7 @@ class ProcessResult(BaseModel):
 
 
 class Outcome(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = _FROZEN
 
     status: ProcessStatus
     total_rows: int
@@ -246,7 +254,7 @@ class ChainStages(BaseModel):
     """Each stage's invocation: upload's and process's from their records, audit's from
     its own Lambda context (its record does not exist yet)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _FROZEN
 
     upload: StageInvocation
     process: StageInvocation
@@ -258,7 +266,7 @@ class AuditEntry(BaseModel):
     request ids, ARNs), counts, totals and the rejected rows' positions and reasons:
     nothing of the S3 event's requester (IP address, principal) and no row's values."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _FROZEN
 
     schema_version: Literal["1"] = "1"
     upload_id: str
@@ -270,7 +278,7 @@ class AuditEntry(BaseModel):
 
 
 class AuditEntryRef(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = _FROZEN
 
     upload_id: str
     bucket: str
@@ -283,6 +291,6 @@ class AuditEntryRef(BaseModel):
 class AuditResult(BaseModel):
     """The audit stage's return value (the end of the chain)."""
 
-    model_config = ConfigDict(frozen=True)
+    model_config = _FROZEN
 
     entries: list[AuditEntryRef]

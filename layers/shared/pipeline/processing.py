@@ -8,6 +8,10 @@ same event (the same request id) fail again from that record at once, without re
 the object: the invocation record still reaches OnFailure once, after the last attempt.
 Anything else (throttling, a network error, a timeout) is retried in full."""
 
+# Annotations unevaluated: `InvocationRecord[...]` in a signature would build that model
+# at import, before any invocation needs it.
+from __future__ import annotations
+
 from datetime import UTC, datetime
 from fractions import Fraction
 

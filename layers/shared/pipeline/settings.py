@@ -13,7 +13,7 @@ class Settings(BaseModel):
     """Every variable any stage reads. Stage-specific ones are optional here and checked
     where they are used (`required`), because each function only gets its own."""
 
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True, defer_build=True)
 
     stage: str = Field("dev", validation_alias="STAGE")
     service_name: str = Field("order-pipeline", validation_alias="POWERTOOLS_SERVICE_NAME")

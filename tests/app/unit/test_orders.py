@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import csv
 import io
+import json
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from pipeline.errors import UnparsableUploadError
-from pipeline.orders import OrderRow, summarize
+from pipeline.orders import MAX_CURRENCIES, OrderRow, summarize
 from pipeline.processing import rejected_share_exceeds
 from pydantic import ValidationError
 
@@ -288,3 +290,145 @@ def test_given_rejected_share_when_compared_then_only_above_threshold_exceeds(
     rejected: int, total: int, threshold: float, exceeds: bool
 ) -> None:
     assert rejected_share_exceeds(rejected, total, threshold) is exceeds
+
+
+# CSV rows are validated a batch at a time; OrderRow decides every row the batch
+# validator does not accept. These hold the two to the same outcome.
+_TRICKY_CSV_VALUES = (
+    [
+        ("unit_price", value)
+        for value in [
+            "12.5",
+            "5",
+            "0",
+            "0.00",
+            "9999999999.99",
+            "10000000000",
+            "10000000000.00",
+            " 5",
+            "5 ",
+            "1E2",
+            "+5",
+            "-0",
+            "-0.01",
+            "0E-1000000",
+            "1E-999999999",
+            "05.00",
+            "1_000",
+            "1.234",
+            "1.",
+            ".5",
+            "abc",
+            "",
+            "NaN",
+            "Infinity",
+            "\uff11\uff12",  # full-width digits: Decimal reads them
+        ]
+    ]
+    + [
+        ("quantity", value)
+        for value in ["3", " 3", "+3", "03", "1_0", "1000000", "1000001", "1.0", "0", "", "\uff13"]
+    ]
+    + [("currency", value) for value in [" EUR ", "eur", "EURO", ""]]
+    + [("order_id", value) for value in [" A1 ", "", "   ", "x" * 128, "x" * 129]]
+)
+
+
+@pytest.mark.parametrize(("field", "value"), _TRICKY_CSV_VALUES)
+def test_given_csv_value_when_summarized_then_the_outcome_is_order_rows(field: str, value: str) -> None:
+    # Given: one row whose other fields are valid
+    values = dict(VALID, **{field: value})
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows([list(values), list(values.values())])
+
+    # When
+    summary = summarize(_text(out.getvalue()), "csv", max_samples=5)
+
+    # Then: what OrderRow says of the same values, to the amount's exponent and the reason
+    try:
+        order = OrderRow.model_validate(values)
+    except ValidationError:
+        assert (summary.valid_rows, summary.rejected_rows) == (0, 1)
+        reference = summarize(_text(json.dumps(values) + "\n"), "jsonl", max_samples=5)
+        assert summary.rejected_samples[0].reason == reference.rejected_samples[0].reason
+    else:
+        assert (summary.valid_rows, summary.rejected_rows) == (1, 0)
+        (total,) = summary.totals.values()
+        assert (total, total.as_tuple().exponent) == (order.amount, order.amount.as_tuple().exponent)
+
+
+def test_given_more_rows_than_a_batch_then_rows_lines_and_samples_follow_the_file() -> None:
+    from pipeline.orders import CSV_BATCH_ROWS
+
+    # Given: bad rows on either side of the batch boundary, blank lines and a short row
+    rows = [f"A{n},C,S,1,1.00,EUR" for n in range(1, CSV_BATCH_ROWS + 4)]
+    for bad in (1, CSV_BATCH_ROWS, CSV_BATCH_ROWS + 1):
+        rows[bad - 1] = f"A{bad},C,S,0,1.00,EUR"
+    rows[CSV_BATCH_ROWS + 2] = "A-short,C,S"
+    data = HEADER + "\n".join(rows[:10]) + "\n\n" + "\n".join(rows[10:]) + "\n"
+
+    # When
+    summary = summarize(_text(data), "csv", max_samples=5)
+
+    # Then
+    assert (summary.total_rows, summary.valid_rows, summary.rejected_rows) == (
+        CSV_BATCH_ROWS + 3,
+        CSV_BATCH_ROWS - 1,
+        4,
+    )
+    assert [(s.row, s.line) for s in summary.rejected_samples] == [
+        (1, 2),
+        (CSV_BATCH_ROWS, CSV_BATCH_ROWS + 2),
+        (CSV_BATCH_ROWS + 1, CSV_BATCH_ROWS + 3),
+        (CSV_BATCH_ROWS + 3, CSV_BATCH_ROWS + 5),
+    ]
+    assert summary.rejected_samples[-1].reason.startswith("quantity: Input should be a valid integer; ")
+    assert summary.totals == {"EUR": Decimal(CSV_BATCH_ROWS - 1).quantize(Decimal("0.01"))}
+
+
+def test_given_an_invalid_byte_after_many_rows_then_the_error_counts_the_rows_read_before_it() -> None:
+    # Given: more rows than a batch before the invalid byte
+    data = (HEADER + "A1,C,S,1,1.00,EUR\n" * 3000).encode() + b"A2,C,S\xe9,1,1.00,EUR\n"
+    read_before = 0
+    try:
+        for _ in csv.DictReader(_text(data)):
+            read_before += 1
+    except UnicodeDecodeError:
+        pass
+
+    # When / Then: the count csv.DictReader reaches, row by row
+    with pytest.raises(UnparsableUploadError, match=rf"after row {read_before}\)"):
+        summarize(_text(data), "csv", max_samples=5)
+
+
+@pytest.mark.parametrize("currencies", [1, 3, 9, 250])
+@pytest.mark.parametrize("prices", [["12.50", "0.05", "7.00"], ["12.5", "5", "0.05"]], ids=["cents", "plain"])
+def test_given_rows_in_several_currencies_then_totals_are_order_rows_sums_in_order(
+    currencies: int, prices: list[str]
+) -> None:
+    # Given: more rows than a batch, currencies first seen in a known order
+    codes = [f"{a}{b}{c}" for a in "ZYX" for b in "ABCDEFGHIJ" for c in "ABCDEFGHIJ"][:currencies]
+    rows = [
+        dict(
+            VALID,
+            order_id=f"A{n}",
+            quantity=str(1 + n % 7),
+            unit_price=prices[n % 3],
+            currency=codes[n % currencies],
+        )
+        for n in range(2500)
+    ]
+    data = HEADER + "".join(",".join(row.values()) + "\n" for row in rows)
+
+    # When
+    summary = summarize(_text(data), "csv", max_samples=5)
+
+    # Then: OrderRow's amounts summed row by row, to the exponent and the order of first sight
+    expected: dict[str, Decimal] = {}
+    for row in rows:
+        order = OrderRow.model_validate(row)
+        if order.currency in expected or len(expected) < MAX_CURRENCIES:
+            expected[order.currency] = expected.get(order.currency, Decimal(0)) + order.amount
+    assert list(summary.totals.items()) == list(expected.items())
+    assert {total.as_tuple().exponent for total in summary.totals.values()} == {-2}
+    assert summary.rejected_rows == sum(1 for row in rows if row["currency"] not in expected)
