@@ -1,14 +1,17 @@
-"""A function's own asynchronous `lambda.invoke`, routed to the engine.
+"""A function's own `lambda.invoke`, routed to the engine.
 
 Functions run in processes of their own and call the embedded endpoint on loopback;
-this WSGI layer in front of moto takes `Invoke` with `InvocationType=Event` and hands
-it to the engine (which queues it one hop after the event whose attempt made it, so
-the recursion guard sees the chain), answering 202 as the service does. Everything
-else, synchronous invokes included, goes on to moto: an engine busy with the calling
-attempt cannot run another function meanwhile (one attempt at a time)."""
+this WSGI layer in front of moto takes `Invoke` (every invocation type) and hands it
+to the engine with the execution environment that made the call, named by the
+request's access key id (`asyncrun.stack.call_faults`): an `Event` is queued one hop
+after the event whose attempt made it, so the recursion guard sees the chain, and
+answered 202; a `RequestResponse` runs now, in an environment of its own, while the
+calling attempt waits, and is answered as the Lambda API answers it (`DryRun`: 204).
+Everything else goes on to moto."""
 
 from __future__ import annotations
 
+import http.client
 import json
 import re
 from collections.abc import Callable, Iterable
@@ -16,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
 from asyncrun.errors import LambdaServiceError
+from asyncrun.stack.call_faults import caller_of
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -31,28 +35,28 @@ class FunctionInvokeFront:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         match = _INVOKE.fullmatch(environ.get("PATH_INFO", ""))
         engine = self._engine()
-        if (
-            match is None
-            or engine is None
-            or environ.get("REQUEST_METHOD") != "POST"
-            or environ.get("HTTP_X_AMZ_INVOCATION_TYPE") != "Event"
-        ):
+        if match is None or engine is None or environ.get("REQUEST_METHOD") != "POST":
             return self._app(environ, start_response)
         length = int(environ.get("CONTENT_LENGTH") or 0)
         body = environ["wsgi.input"].read(length) if length else b""
         qualifier = parse_qs(environ.get("QUERY_STRING", "")).get("Qualifier", [None])[0]
+        caller = caller_of(environ)
         try:
-            request_id = engine.invoke_async_from_function(unquote(match["fn"]), body, qualifier=qualifier)
+            status, headers, payload = engine.invoke(
+                unquote(match["fn"]),
+                body,
+                invocation_type=environ.get("HTTP_X_AMZ_INVOCATION_TYPE") or "RequestResponse",
+                qualifier=qualifier,
+                log_type=environ.get("HTTP_X_AMZ_LOG_TYPE"),
+                environment=caller.environment if caller is not None else None,
+            )
         except LambdaServiceError as error:
-            payload = json.dumps(error.body()).encode()
+            status, payload = error.status, json.dumps(error.body()).encode()
+            headers = {"Content-Type": "application/json", "X-Amzn-ErrorType": error.code}
             start_response(
-                f"{error.status} {error.code}",
-                [
-                    ("Content-Type", "application/json"),
-                    ("X-Amzn-ErrorType", error.code),
-                    ("Content-Length", str(len(payload))),
-                ],
+                f"{status} {error.code}", [*headers.items(), ("Content-Length", str(len(payload)))]
             )
             return [payload]
-        start_response("202 Accepted", [("X-Amzn-RequestId", request_id), ("Content-Length", "0")])
-        return [b""]
+        reason = http.client.responses.get(status, "")
+        start_response(f"{status} {reason}", [*headers.items(), ("Content-Length", str(len(payload)))])
+        return [payload]
