@@ -130,6 +130,17 @@ class LambdaApi(EventInvokeConfigOperations):
         response.headers.setdefault("X-Amzn-RequestId", request_id)
         return response
 
+    def answer_functions(self) -> None:
+        """Answer the event-invoke-config operations the functions' own code makes
+        (through the loopback endpoint) too, so the engine sees what they configure."""
+        self.engine.config_api = self._answer
+
+    def _answer(
+        self, method: str, path: str, query: Mapping[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        response = self.handle(ApiRequest(method, path, query, {}, body))
+        return None if response is None else (response.status, response.headers, response.body)
+
     # ------------------------------------------------------------------ references
     def resolve(self, reference: str, query_qualifier: str | None = None) -> ResolvedFunction:
         """A function by name, partial ARN or ARN, qualified in the name or by the

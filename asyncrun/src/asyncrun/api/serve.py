@@ -447,6 +447,7 @@ class Server:
             now=time.time,
             roles=_provisioned_roles(stack, self.endpoint),
         )
+        self.lambda_api.answer_functions()
         self.admin = AdminApi(self.engine, self.lock, self.clock, virtual=virtual_clock)
         self.app = ServeApp(self.lambda_api, self.admin, backend, on_backend_request=self.runner.wake)
         self.outputs = publish_stack(stack, self.endpoint, self.url)

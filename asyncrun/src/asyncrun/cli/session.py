@@ -60,6 +60,7 @@ def open_run(
     """Loads, provisions and builds the engine; the functions' own output (their logs)
     goes to stderr with -v and nowhere otherwise, so the trace stays readable and
     --json output stays parseable."""
+    from asyncrun.api.lambda_api import LambdaApi
     from asyncrun.runtimes import local_executor
     from asyncrun.service.clock import RealClock, VirtualClock
     from asyncrun.service.engine import Engine
@@ -102,6 +103,7 @@ def open_run(
             executor=executor,
             account_concurrency=args.account_concurrency,
         )
+        LambdaApi(stack, engine, lock=engine.lock).answer_functions()
         sink: TextIO = sys.stderr if args.verbose else cleanup.enter_context(open(os.devnull, "w"))
         cleanup.enter_context(contextlib.redirect_stdout(sink))
         if not args.verbose:  # the functions' warnings too; the trace and logging hold their own streams

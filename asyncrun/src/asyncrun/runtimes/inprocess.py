@@ -152,7 +152,7 @@ class ThreadExecutor:
         self._sandboxes: dict[str, _Sandbox] = {}
         # One attempt at a time: a call swaps `sys.modules` and `os.environ` process-wide.
         self._lock = threading.Lock()
-        self._warned_call_faults = False
+        self._warned_front = False
 
     def reset(self, function: FunctionSpec) -> None:
         """Discard the function's execution environment: the next call is a cold start."""
@@ -212,11 +212,15 @@ class ThreadExecutor:
         request_id: str,
         timeout: float,
     ) -> AttemptResult:
-        if self._endpoint.call_faults and not self._warned_call_faults:
-            self._warned_call_faults = True
+        if self._endpoint.embedded and not self._warned_front:
+            self._warned_front = True
             log.warning(
-                "faults in AWS calls (FUNCTION:aws:…) are not injected with the thread executor: its "
-                "functions call the embedded moto in-process, past the loopback front that injects them"
+                "with the thread executor the functions call the embedded moto in-process, past the "
+                "loopback front: their own lambda.invoke and event-invoke-config calls go to moto, "
+                "which does not run the functions they invoke%s",
+                ", and faults in AWS calls (FUNCTION:aws:…) are not injected"
+                if self._endpoint.call_faults
+                else "",
             )
         sandbox = self._sandbox(function)
         context = LambdaContext(

@@ -39,7 +39,7 @@ import itertools
 import logging
 import queue
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from asyncrun.service.accepting import Listener
@@ -69,6 +69,8 @@ THROTTLE_MAX_DELAY = 300.0
 # Lambda stops a chain after about 16 invocations: events 0..15 of a chain run, the
 # 17th is dropped (**unverified** exact boundary).
 RECURSION_LIMIT = 16
+
+ConfigApi = Callable[[str, str, Mapping[str, str], bytes], tuple[int, dict[str, str], bytes] | None]
 
 
 class Engine(Invoking, Finishing):
@@ -120,6 +122,10 @@ class Engine(Invoking, Finishing):
         # Told when there is new work: an event received, an attempt's code run (serve wakes
         # its queue runner).
         self.on_new_work: Callable[[], None] = lambda: None
+        # The Lambda API's event-invoke-config operations for the functions' own calls
+        # (method, path, query, body -> status, headers, body), set by whoever answers that
+        # API (`asyncrun.api.lambda_api.LambdaApi.answer_functions`); None: moto answers.
+        self.config_api: ConfigApi | None = None
         self._sequence = itertools.count()
         self._cause: QueuedEvent | None = None  # the event whose record is being delivered
         self._sender = DestinationSender(self.endpoint, self._deliver_to_lambda)

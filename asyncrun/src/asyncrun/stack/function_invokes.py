@@ -7,6 +7,8 @@ request's access key id (`asyncrun.stack.call_faults`): an `Event` is queued one
 after the event whose attempt made it, so the recursion guard sees the chain, and
 answered 202; a `RequestResponse` runs now, in an environment of its own, while the
 calling attempt waits, and is answered as the Lambda API answers it (`DryRun`: 204).
+The event-invoke-config operations go to the engine's `config_api` when one is set
+(the Lambda API asyncrun serves), so the engine sees what a function configures.
 Everything else goes on to moto."""
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
 
 _INVOKE = re.compile(r"/2015-03-31/functions/(?P<fn>[^/]+)/invocations/?")
+_CONFIG = re.compile(r"/2019-09-25/functions/[^/]+/event-invoke-config(/list)?/?")
 
 
 class FunctionInvokeFront:
@@ -33,12 +36,14 @@ class FunctionInvokeFront:
         self._engine = engine  # the engine the endpoint's functions belong to now, or None
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        match = _INVOKE.fullmatch(environ.get("PATH_INFO", ""))
+        path = environ.get("PATH_INFO", "")
+        match = _INVOKE.fullmatch(path)
         engine = self._engine()
+        if engine is not None and engine.config_api is not None and _CONFIG.fullmatch(path):
+            return self._configure(engine.config_api, environ, start_response)
         if match is None or engine is None or environ.get("REQUEST_METHOD") != "POST":
             return self._app(environ, start_response)
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
+        body = _body(environ)
         qualifier = parse_qs(environ.get("QUERY_STRING", "")).get("Qualifier", [None])[0]
         caller = caller_of(environ)
         try:
@@ -57,6 +62,28 @@ class FunctionInvokeFront:
                 f"{status} {error.code}", [*headers.items(), ("Content-Length", str(len(payload)))]
             )
             return [payload]
-        reason = http.client.responses.get(status, "")
-        start_response(f"{status} {reason}", [*headers.items(), ("Content-Length", str(len(payload)))])
-        return [payload]
+        return _respond(start_response, status, headers, payload)
+
+    def _configure(
+        self, config_api: Callable[..., Any], environ: WSGIEnvironment, start_response: StartResponse
+    ) -> Iterable[bytes]:
+        query = {name: values[0] for name, values in parse_qs(environ.get("QUERY_STRING", "")).items()}
+        answer = config_api(
+            environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""), query, _body(environ)
+        )
+        if answer is None:  # not an operation it answers
+            return self._app(environ, start_response)
+        return _respond(start_response, *answer)
+
+
+def _body(environ: WSGIEnvironment) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return environ["wsgi.input"].read(length) if length else b""
+
+
+def _respond(
+    start_response: StartResponse, status: int, headers: dict[str, str], body: bytes
+) -> Iterable[bytes]:
+    reason = http.client.responses.get(status, "")
+    start_response(f"{status} {reason}", [*headers.items(), ("Content-Length", str(len(body)))])
+    return [body]

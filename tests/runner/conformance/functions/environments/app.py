@@ -1,7 +1,7 @@
 """A function for the execution-environment rules (docs/async-semantics.md R12), its behaviour
 chosen by the event: {"action": "late_write" | "decimal" | "big" | "print" | "setenv" |
 "getenv" | "exit" | "os_exit" | "segfault" | "hog" | "counter" | "invoke" | "invoke_sync" |
-"loop"}."""
+"loop" | "configure"}."""
 
 import ctypes
 import decimal
@@ -75,6 +75,12 @@ def lambda_handler(event, context):
             FunctionName=context.function_name, InvocationType="Event", Payload=json.dumps(event).encode()
         )
         return {"looped": event.get("chain")}
+    if action == "configure":
+        # Sets another function's event-invoke config, then reads it back
+        lam = boto3.client("lambda")
+        lam.put_function_event_invoke_config(FunctionName=event["target"], **event["config"])
+        config = lam.get_function_event_invoke_config(FunctionName=event["target"])
+        return {"retries": config["MaximumRetryAttempts"], "destinations": config["DestinationConfig"]}
     if action == "counter":
         _count += 1
         return {"count": _count}
