@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 
 from asyncrun.errors import CommandError, TemplateError, TooManyRequestsError
+from asyncrun.runtimes.environments import ProcessExecutor
+from asyncrun.service.clock import RealClock, VirtualClock
 from asyncrun.service.concurrency import ACCOUNT_LIMIT, RESERVED_LIMIT
 from asyncrun.service.faults import Fault
 from asyncrun.service.metrics import CONCURRENT_EXECUTIONS, INVOCATIONS, THROTTLES
@@ -127,6 +129,26 @@ def test_without_limits_events_queued_together_overlap_each_in_an_environment_of
         # sam local keeps one container per function: the run says so, once
         [warning] = warnings
         assert f"(first of {h.name('Worker')})" in warning
+
+
+@pytest.mark.in_process_only("asyncrun's own execution environments and their limit")
+@pytest.mark.parametrize("clock", [VirtualClock, RealClock], ids=["virtual", "real"])
+def test_past_the_limit_of_environments_overlapping_attempts_share_them_and_the_run_says_so(
+    harness, endpoint, caplog, clock
+):
+    executor = ProcessExecutor(endpoint, region=endpoint.region, max_environments=2)
+    try:
+        with caplog.at_level("WARNING"):
+            h = harness("core", executor=executor, clock=clock())
+            ids = [h.engine.invoke_async("Worker", SLOW) for _ in range(4)]
+            h.run()
+        records = [r for r in h.bodies("SuccessQueue") if r["requestContext"]["requestId"] in ids]
+    finally:
+        executor.close()
+    # Every event ran, once, in one of the two environments the limit allows
+    assert len(records) == 4
+    assert len({r["responsePayload"]["environment"] for r in records}) == 2
+    assert f"more than 2 attempts of {h.name('Worker')} run at once" in caplog.text
 
 
 def test_a_synchronous_invoke_beyond_the_reservation_gets_429_with_lambdas_reason(harness):

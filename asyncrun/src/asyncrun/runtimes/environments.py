@@ -46,7 +46,7 @@ from asyncrun.runtimes.inprocess import (
     layer_python_root,
     log_group_of,
 )
-from asyncrun.runtimes.pool import Environment, EnvironmentPool, new_environment_id
+from asyncrun.runtimes.pool import MAX_ENVIRONMENTS, Environment, EnvironmentPool
 from asyncrun.runtimes.processes import (
     FORKS_FROM_TEMPLATE,
     EnvironmentProcess,
@@ -98,12 +98,20 @@ class ProcessExecutor:
 
     isolates_concurrent_attempts = True
 
-    def __init__(self, endpoint: Endpoint, *, region: str | None = None, write_logs: bool = True) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        region: str | None = None,
+        write_logs: bool = True,
+        max_environments: int = MAX_ENVIRONMENTS,
+    ) -> None:
         self._endpoint = endpoint
         self._region = region or endpoint.region
-        self._pool = EnvironmentPool()
+        self._pool = EnvironmentPool(max_environments)
         self._logs: CloudWatchLogWriter | None = None
         self._logs_lock = threading.Lock()  # attempts end on several threads
+        self._warned_sharing: set[str] = set()
         if write_logs:
             backend = embedded_logs_backend(DEFAULT_ACCOUNT_ID, self._region) if endpoint.embedded else None
             self._logs = CloudWatchLogWriter(endpoint.client("logs"), embedded_backend=backend)
@@ -139,13 +147,14 @@ class ProcessExecutor:
         invocation = InvocationLog(json_format=function.log_format == "JSON")
         key = _key(function, version)
         slot = f"{function.logical_id}:{version}"
-        environment, stale = self._pool.take(slot, key, request_id)
+        environment, stale, shared = self._pool.take(slot, key, request_id)
         for old in stale:  # the function changed: its old environments go
             old.kill()
-        if environment is None:
+        if shared:
+            self._warn_sharing(function)
+        if not isinstance(environment, Environment):
             log_stream = log_stream_name(version)
-            environment_id = new_environment_id()
-            self._pool.running(environment_id, request_id)
+            environment_id = environment
             try:
                 environment = self._start(
                     function, version, key, log_stream, invocation, request_id, environment_id
@@ -153,6 +162,9 @@ class ProcessExecutor:
             except _InitFailed as failure:
                 self._pool.forget(environment_id)
                 return self._init_failed(function, version, log_stream, invocation, request_id, failure)
+            except BaseException:
+                self._pool.forget(environment_id)
+                raise
             self._pool.started(environment)
         else:
             environment.read_output()  # what a background thread wrote between invocations
@@ -165,6 +177,18 @@ class ProcessExecutor:
             if not self._pool.give_back(environment, alive, hold=request_id if hold else None):
                 environment.kill()
         return result
+
+    def _warn_sharing(self, function: FunctionSpec) -> None:
+        """Once per function: past the pool's limit, attempts that overlap share environments."""
+        if function.logical_id not in self._warned_sharing:
+            self._warned_sharing.add(function.logical_id)
+            log.warning(
+                "more than %d attempts of %s run at once: they share its %d execution environments "
+                "(asyncrun's limit per function version), where Lambda starts one, with its init, for each",
+                self._pool.max_environments,
+                function.name,
+                self._pool.max_environments,
+            )
 
     def _write_logs(self, function: FunctionSpec, log_stream: str, invocation: InvocationLog) -> None:
         if self._logs is not None:
