@@ -86,13 +86,16 @@ def open_run(
         endpoint = Endpoint(urls[0] if urls else args.endpoint_url, stack.region)
         endpoint.start()
         cleanup.callback(endpoint.stop)
+        executor: Executor | None = None
+        if not urls:  # first: its environments' template process starts beside provisioning
+            executor = local_executor(args.executor, stack, endpoint)
+            cleanup.callback(executor.close)
         provision(stack, endpoint)
         live = LiveTrace(stack, report_stream, function_logs=bool(args.verbose))
         clock = RealClock() if args.realtime else VirtualClock()
-        executor: Executor | None = _start_sam_local(args, stack, *urls, cleanup, live) if urls else None
-        if executor is None:
-            executor = local_executor(args.executor, stack, endpoint)
-            cleanup.callback(executor.close)
+        if urls:
+            executor = _start_sam_local(args, stack, *urls, cleanup, live)
+        assert executor is not None
         engine = Engine(
             stack,
             endpoint,

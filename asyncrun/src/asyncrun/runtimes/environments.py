@@ -116,6 +116,8 @@ class ProcessExecutor:
             backend = embedded_logs_backend(DEFAULT_ACCOUNT_ID, self._region) if endpoint.embedded else None
             self._logs = CloudWatchLogWriter(endpoint.client("logs"), embedded_backend=backend)
         self._finalizer = weakref.finalize(self, self._pool.kill_all)
+        if FORKS_FROM_TEMPLATE:
+            template_process()  # started now, it imports the preloaded libraries meanwhile
 
     def close(self) -> None:
         self._finalizer()
