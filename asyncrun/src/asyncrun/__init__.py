@@ -10,7 +10,8 @@ The packages are layers; each imports only from those listed before it
     service/   the Lambda service: the engine (queue, attempts, retries, records), invoke
                configs, limits, destinations, S3 notifications, faults, metrics, the trace,
                clocks and the executor protocol
-    runtimes/  where a function's code runs: in-process, sam local containers; the context
+    runtimes/  where a function's code runs: execution environments (a process each, pooled
+               per function version), in-process, sam local containers; the context
     api/       the Lambda API over the engine, and `asyncrun serve`
     cli/       the command line: options, a run, one module per command, the report
 

@@ -379,6 +379,7 @@ def asyncrun_stack(
     embedded moto on loopback, closed after the test); `executor="thread"` runs them in
     the test's process instead, opening no socket but isolating nothing. The process
     environment is restored after the test."""
+    from asyncrun.api.lambda_api import LambdaApi
     from asyncrun.runtimes import local_executor
     from asyncrun.service.clock import VirtualClock
     from asyncrun.service.engine import Engine
@@ -428,6 +429,7 @@ def asyncrun_stack(
             seed=seed,
             executor=local_executor(executor, stack, endpoint),
         )
+        LambdaApi(stack, engine, lock=engine.lock).answer_functions()
         driven = AsyncrunStack(stack, endpoint, engine)
         stacks.append(driven)
         return driven

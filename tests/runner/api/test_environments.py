@@ -20,6 +20,7 @@ from tests.runner.api.conftest import REGION, Serve
 
 TEMPLATE = Path(__file__).parent / "templates" / "environments.yaml"
 ISOLATED = "environments-isolated"
+NEIGHBOUR = "environments-neighbour"
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +117,21 @@ def test_a_functions_own_asynchronous_invoke_is_queued_by_serve(serve_environmen
     [record] = serve_environments.receive("FailureQueue")
     assert record["requestContext"]["requestId"] == answer["request_id"]
     assert record["requestPayload"] == {"action": "exit"}
+
+
+def test_a_functions_own_event_invoke_config_is_the_engines(serve_environments: Serve, lam: Any) -> None:
+    failures = serve_environments.stack.queues["FailureQueue"].arn
+    config = {"MaximumRetryAttempts": 0, "DestinationConfig": {"OnFailure": {"Destination": failures}}}
+    # Given a function that configures its neighbour (no retries, failures to the queue)
+    _, answer = _invoke(lam, ISOLATED, {"action": "configure", "target": NEIGHBOUR, "config": config})
+    assert answer == {"retries": 0, "destinations": {"OnSuccess": {}, "OnFailure": {"Destination": failures}}}
+    # When the neighbour fails an event, Then the engine applied that config: one attempt, routed
+    lam.invoke(FunctionName=NEIGHBOUR, InvocationType="Event", Payload=b'{"action": "exit"}')
+    serve_environments.drain()
+    [record] = serve_environments.receive("FailureQueue")
+    assert record["requestContext"]["functionArn"].split(":")[6] == NEIGHBOUR
+    assert record["requestContext"]["approximateInvokeCount"] == 1
+    lam.delete_function_event_invoke_config(FunctionName=NEIGHBOUR)
 
 
 def test_an_event_invoke_answers_202_while_an_attempt_runs(serve_environments: Serve, lam: Any) -> None:

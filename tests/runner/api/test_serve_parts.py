@@ -151,6 +151,10 @@ class FakeEngine:
     def next_due(self) -> float | None:
         return None
 
+    def run_due(self) -> None:
+        while self.step():
+            pass
+
     def run_until_idle(self) -> Any:
         self.drained = True
         return None

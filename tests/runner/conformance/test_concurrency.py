@@ -9,7 +9,10 @@ from __future__ import annotations
 import pytest
 
 from asyncrun.errors import CommandError, TemplateError, TooManyRequestsError
+from asyncrun.runtimes.environments import ProcessExecutor
+from asyncrun.service.clock import RealClock, VirtualClock
 from asyncrun.service.concurrency import ACCOUNT_LIMIT, RESERVED_LIMIT
+from asyncrun.service.faults import Fault
 from asyncrun.service.metrics import CONCURRENT_EXECUTIONS, INVOCATIONS, THROTTLES
 from asyncrun.service.trace import AttemptFinished, AttemptStarted, EventFinished
 
@@ -104,17 +107,48 @@ def test_without_a_reservation_events_share_the_accounts_pool(harness):
     assert all(ACCOUNT_LIMIT in (t.error_message or "") for t in throttled)
 
 
-def test_without_limits_events_queued_together_overlap(harness, caplog):
+def test_without_limits_events_queued_together_overlap_each_in_an_environment_of_its_own(harness, caplog):
     h = harness("core")
-    ids = [h.engine.invoke_async("Unconfigured", SLOW) for _ in range(3)]
+    ids = [h.engine.invoke_async("Worker", SLOW) for _ in range(3)]
     h.run()
     runs = [_runs(h, ids)[i][0] for i in ids]
     assert {start for start, _ in runs} == {runs[0][0]}
     assert sum(len(_throttles(h, i)) for i in ids) == 0
-    assert h.metric("Unconfigured", CONCURRENT_EXECUTIONS) == 3
-    # They ran one after another in wall time, one environment: the run says so, once
-    [warning] = [r.getMessage() for r in caplog.records if "attempts overlap" in r.getMessage()]
-    assert f"(first of {h.name('Unconfigured')})" in warning
+    assert h.metric("Worker", CONCURRENT_EXECUTIONS) == 3
+    environments = {
+        r["responsePayload"]["environment"]
+        for r in h.bodies("SuccessQueue")
+        if r["requestContext"]["requestId"] in ids
+    }
+    warnings = [r.getMessage() for r in caplog.records if "attempts overlap" in r.getMessage()]
+    if h.executor == "process":
+        # Overlapping in virtual time, each attempt had an environment of its own
+        assert len(environments) == 3
+        assert warnings == []
+    else:
+        # sam local keeps one container per function: the run says so, once
+        [warning] = warnings
+        assert f"(first of {h.name('Worker')})" in warning
+
+
+@pytest.mark.in_process_only("asyncrun's own execution environments and their limit")
+@pytest.mark.parametrize("clock", [VirtualClock, RealClock], ids=["virtual", "real"])
+def test_past_the_limit_of_environments_overlapping_attempts_share_them_and_the_run_says_so(
+    harness, endpoint, caplog, clock
+):
+    executor = ProcessExecutor(endpoint, region=endpoint.region, max_environments=2)
+    try:
+        with caplog.at_level("WARNING"):
+            h = harness("core", executor=executor, clock=clock())
+            ids = [h.engine.invoke_async("Worker", SLOW) for _ in range(4)]
+            h.run()
+        records = [r for r in h.bodies("SuccessQueue") if r["requestContext"]["requestId"] in ids]
+    finally:
+        executor.close()
+    # Every event ran, once, in one of the two environments the limit allows
+    assert len(records) == 4
+    assert len({r["responsePayload"]["environment"] for r in records}) == 2
+    assert f"more than 2 attempts of {h.name('Worker')} run at once" in caplog.text
 
 
 def test_a_synchronous_invoke_beyond_the_reservation_gets_429_with_lambdas_reason(harness):
@@ -159,7 +193,8 @@ def test_reservations_must_leave_100_unreserved(harness):
 
 def test_the_same_inputs_give_the_same_trace(harness):
     def sequence():
-        h = harness("core", edit=_reserve(2))
+        # Overlapping attempts, throttles, and failures drawn from the seed, then retried
+        h = harness("core", edit=_reserve(2), seed=7, faults=(Fault("Unconfigured", "error", 0.5),))
         ids = [h.engine.invoke_async("Unconfigured", SLOW) for _ in range(4)]
         h.run()
         index = {request_id: n for n, request_id in enumerate(ids)}

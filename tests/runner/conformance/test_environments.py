@@ -13,8 +13,11 @@ from base64 import b64decode
 
 import pytest
 
+from asyncrun.service.clock import RealClock
+from asyncrun.service.engine import RECURSION_LIMIT
 from asyncrun.service.limits import RESPONSE_SIZE_LIMIT
 from asyncrun.service.logs import tail
+from asyncrun.service.metrics import INVOCATIONS, RECURSIVE_INVOCATIONS_DROPPED
 
 pytestmark = pytest.mark.in_process_only(
     "asyncrun's own execution environments: sam local's emulator has its own, checked elsewhere"
@@ -237,6 +240,65 @@ def test_a_functions_own_asynchronous_invoke_reaches_the_engine(harness, caplog)
     assert invoked["requestPayload"] == {"action": "counter"}
     accepted = [e for e in h.engine.trace if e.kind == "accepted" and e.request_id == answer["request_id"]]
     assert [(e.source, e.hops) for e in accepted] == [("invoke", 1)]
+
+
+def test_a_functions_own_request_response_invoke_returns_the_targets_answer(harness, caplog):
+    with caplog.at_level("WARNING", logger="asyncrun.service.engine"):
+        h = harness("environments")
+    if h.endpoint.url:
+        # An endpoint in another process gets the call itself (the documented gap): the run says so
+        assert "go to " + h.endpoint.url + ", not to asyncrun" in caplog.text
+        return
+    neighbour = h.name("Neighbour")
+    # Given a function that invokes another one synchronously with boto3
+    answer = _sync(h, "Isolated", {"action": "invoke_sync", "target": neighbour, "payload": {"n": 1}})[1]
+    # Then it gets the target's answer, as Lambda gives it
+    assert answer == {
+        "status": 200,
+        "function_error": None,
+        "executed_version": "$LATEST",
+        "payload": {"echo": {"n": 1}},
+    }
+    # And the target ran in the engine, one hop along the caller's chain, while the caller waited
+    [caller_started] = [
+        e for e in h.engine.trace if e.kind == "attempt_started" and e.function == h.name("Isolated")
+    ]
+    [target_started] = [e for e in h.engine.trace if e.kind == "attempt_started" and e.function == neighbour]
+    assert h.engine.trace.index(caller_started) < h.engine.trace.index(target_started)
+
+    # When the target fails, the caller gets its error and FunctionError
+    failed = _sync(
+        h, "Isolated", {"action": "invoke_sync", "target": neighbour, "payload": {"action": "exit"}}
+    )[1]
+    assert (failed["status"], failed["function_error"]) == (200, "Unhandled")
+    assert failed["payload"]["errorType"] == "Runtime.ExitError"
+
+
+def test_a_loop_through_the_sdk_is_stopped_while_attempts_run_in_parallel(harness, caplog):
+    # Given two loops through lambda.invoke, started together, on the real clock (attempts
+    # of different events run at once, in wall time)
+    with caplog.at_level("WARNING", logger="asyncrun.service.engine"):
+        h = harness("environments", clock=RealClock())
+    if h.endpoint.url:
+        # An endpoint in another process gets the calls itself (the documented gap): the run says so
+        assert "go to " + h.endpoint.url + ", not to asyncrun" in caplog.text
+        return
+    for chain in ("a", "b"):
+        h.engine.invoke_async("Isolated", {"action": "loop", "chain": chain})
+    h.run()
+    # Then each loop is stopped after RECURSION_LIMIT invocations, whatever ran beside it
+    dropped = h.bodies("FailureQueue")
+    assert sorted(r["requestPayload"]["chain"] for r in dropped) == ["a", "b"]
+    assert {r["requestContext"]["condition"] for r in dropped} == {"RecursiveInvocationDropped"}
+    assert h.metric("Isolated", RECURSIVE_INVOCATIONS_DROPPED) == 2
+    assert h.metric("Isolated", INVOCATIONS) == 2 * RECURSION_LIMIT
+    assert len(h.bodies("SuccessQueue")) == 2 * RECURSION_LIMIT
+    hops = sorted(e.hops for e in h.engine.trace if e.kind == "accepted")
+    assert hops == sorted(list(range(RECURSION_LIMIT + 1)) * 2)
+    # And the loops' attempts overlapped: the second started before the first ended
+    starts = [e for e in h.engine.trace if e.kind == "attempt_started"]
+    first_end = next(e for e in h.engine.trace if e.kind == "attempt_finished")
+    assert h.engine.trace.index(starts[1]) < h.engine.trace.index(first_end)
 
 
 def test_a_process_that_exits_during_init_fails_the_attempt_with_the_exit_error(harness):

@@ -53,6 +53,19 @@ def test_the_thread_executors_function_modules_do_not_leak_into_the_runner(harne
     assert "GREETING" not in os.environ
 
 
+@pytest.mark.in_process_only("the thread executor runs the functions in this process")
+def test_the_thread_executor_says_its_functions_own_invokes_do_not_reach_the_engine(
+    harness, endpoint, caplog
+):
+    with caplog.at_level("WARNING"):
+        h = harness("core", executor=ThreadExecutor(endpoint))
+        _sync(h, "Worker", {"action": "counter"})
+    if endpoint.embedded:
+        assert "their own lambda.invoke and event-invoke-config calls go to moto" in caplog.text
+    else:  # the engine says it for any executor
+        assert "go to " + endpoint.url + ", not to asyncrun" in caplog.text
+
+
 def test_the_environment_is_lambdas_and_the_templates(harness):
     h = harness("core")
     seen = _sync(h, "Worker", {"action": "context"})

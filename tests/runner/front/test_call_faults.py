@@ -12,7 +12,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from asyncrun.service.faults import Fault, FaultInjector, parse_fault
-from asyncrun.stack.call_faults import CallFault, function_access_key
+from asyncrun.stack.call_faults import Caller, CallFault, caller_of, function_access_key
 from asyncrun.stack.endpoint import Endpoint
 from tests.support.sockets import loopback_only
 
@@ -28,7 +28,9 @@ def endpoint() -> Iterator[Endpoint]:
 
 def function_client(endpoint: Endpoint, service: str, function: str = "fn", attempts: int = 1) -> Any:
     """A client signed as the function's execution environment signs (its own key id)."""
-    env = endpoint.function_environment(separate_process=True, function_name=function)
+    env = endpoint.function_environment(
+        separate_process=True, function_name=function, environment_id="5f0e1d2c3b4a6978"
+    )
     return boto3.client(
         service,  # type: ignore[call-overload]
         region_name=REGION,
@@ -140,8 +142,18 @@ def test_json_and_query_protocol_faults_can_name_one_operation(endpoint: Endpoin
 
 def test_each_execution_environment_signs_with_its_functions_own_key() -> None:
     endpoint = Endpoint(region=REGION)
-    env = endpoint.function_environment(separate_process=True, function_name="order-Process-1")
-    assert env["AWS_ACCESS_KEY_ID"] == function_access_key("order-Process-1")
+    env = endpoint.function_environment(
+        separate_process=True, function_name="order-Process-1", environment_id="00ff"
+    )
+    assert env["AWS_ACCESS_KEY_ID"] == function_access_key("order-Process-1", "00ff")
+    # The front reads back the function (hyphens and all) and the environment
+    scope = f"{env['AWS_ACCESS_KEY_ID']}/20261202/{REGION}/s3/aws4_request"
+    signed = {"HTTP_AUTHORIZATION": f"AWS4-HMAC-SHA256 Credential={scope}, SignedHeaders=host, Signature=0"}
+    assert caller_of(signed) == Caller("order-Process-1", "00ff", "s3")  # type: ignore[arg-type]
+    without = {"HTTP_AUTHORIZATION": f"Credential={function_access_key('f')}/d/{REGION}/sqs/aws4_request"}
+    assert caller_of(without) == Caller("f", None, "sqs")  # type: ignore[arg-type]
+    runner = {"HTTP_AUTHORIZATION": f"Credential=asyncrun/d/{REGION}/sqs/aws4_request"}
+    assert caller_of(runner) is None  # type: ignore[arg-type]
     # Elsewhere the runner's key stays: nothing over loopback to tell apart
     assert endpoint.function_environment(function_name="f")["AWS_ACCESS_KEY_ID"] == "asyncrun"
     url = Endpoint(url="http://127.0.0.1:5000", region=REGION)

@@ -4,8 +4,8 @@ asynchronous invocation needs — Invoke, the five event-invoke-config operation
 the read-only function, version and alias operations that tools use to find things.
 
 It is plain request -> response code with no server in it: `asyncrun.api.serve` feeds it
-HTTP requests. Every engine call happens under the caller's lock: the engine is not
-thread-safe. Functions are the stack's; versions and aliases are those the template
+HTTP requests. The engine guards its own state; the lock here (the engine's) keeps a
+few reads together. Functions are the stack's; versions and aliases are those the template
 publishes (nothing here creates or deletes functions).
 
 The event-invoke-config operations are in invoke_config_api.py, the request and response
@@ -26,14 +26,13 @@ from typing import TYPE_CHECKING, Any
 
 from asyncrun.api.invoke_config_api import ConfigMeta, EventInvokeConfigOperations
 from asyncrun.api.lambda_messages import ApiRequest, ApiResponse, error_response, paged_response
-from asyncrun.errors import LambdaServiceError, ResourceNotFoundError, ServiceError, ValidationError
+from asyncrun.errors import LambdaServiceError, ResourceNotFoundError, ServiceError
 from asyncrun.service.limits import (
     EVENT_PAYLOAD_LIMIT,
     REQUEST_RESPONSE_PAYLOAD_LIMIT,
     event_too_large,
     request_too_large,
 )
-from asyncrun.service.logs import tail
 from asyncrun.stack.model import LATEST, FunctionSpec, Stack
 from asyncrun.stack.resolve import ResolvedFunction, resolve_function
 
@@ -41,8 +40,6 @@ if TYPE_CHECKING:
     from asyncrun.service.engine import Engine
 
 log = logging.getLogger(__name__)
-
-INVOCATION_TYPES = ("Event", "RequestResponse", "DryRun")
 
 Handler = Callable[[ApiRequest, "re.Match[str]"], ApiResponse]
 
@@ -133,6 +130,17 @@ class LambdaApi(EventInvokeConfigOperations):
         response.headers.setdefault("X-Amzn-RequestId", request_id)
         return response
 
+    def answer_functions(self) -> None:
+        """Answer the event-invoke-config operations the functions' own code makes
+        (through the loopback endpoint) too, so the engine sees what they configure."""
+        self.engine.config_api = self._answer
+
+    def _answer(
+        self, method: str, path: str, query: Mapping[str, str], body: bytes
+    ) -> tuple[int, dict[str, str], bytes] | None:
+        response = self.handle(ApiRequest(method, path, query, {}, body))
+        return None if response is None else (response.status, response.headers, response.body)
+
     # ------------------------------------------------------------------ references
     def resolve(self, reference: str, query_qualifier: str | None = None) -> ResolvedFunction:
         """A function by name, partial ARN or ARN, qualified in the name or by the
@@ -141,46 +149,26 @@ class LambdaApi(EventInvokeConfigOperations):
 
     # ------------------------------------------------------------------ Invoke
     def invoke(self, request: ApiRequest, match: re.Match[str]) -> ApiResponse:
+        """The engine answers (the same path as a function's own invoke through the
+        loopback endpoint), without this API's lock: a `RequestResponse` waits for its
+        attempt, and the 202 of an `Event` never does."""
         invocation_type = request.headers.get("X-Amz-Invocation-Type") or "RequestResponse"
-        if invocation_type not in INVOCATION_TYPES:
-            raise ValidationError.of(
-                f"Value '{invocation_type}' at 'invocationType' failed to satisfy constraint: "
-                "Member must satisfy enum value set: [RequestResponse, Event, DryRun]"
+        limit = EVENT_PAYLOAD_LIMIT if invocation_type == "Event" else REQUEST_RESPONSE_PAYLOAD_LIMIT
+        if len(request.body) > limit:
+            raise (
+                event_too_large(len(request.body)) if invocation_type == "Event" else request_too_large(limit)
             )
         ref = self.resolve(match["fn"], request.query.get("Qualifier"))
-        if invocation_type == "DryRun":
-            return ApiResponse(204)
-        if invocation_type == "Event":
-            return self._invoke_event(ref, request.body)
-        return self._invoke_request_response(ref, request)
-
-    def _invoke_event(self, ref: ResolvedFunction, payload: bytes) -> ApiResponse:
-        if len(payload) > EVENT_PAYLOAD_LIMIT:
-            raise event_too_large(len(payload))
-        # Without the lock: the 202 never waits for an attempt the engine is running.
-        request_id = self.engine.receive_async(ref.spec.name, payload, qualifier=ref.qualifier)
+        status, headers, body = self.engine.invoke(
+            ref.spec.name,
+            request.body,
+            invocation_type=invocation_type,
+            qualifier=ref.qualifier,
+            log_type=request.headers.get("X-Amz-Log-Type"),
+        )
+        # An invoke can start events (an Event, S3 puts and async invokes by the code).
         self._on_queued()
-        # No ExecutedVersion for an event (docs/async-semantics.md R1.1); the request id is the one
-        # the function will see.
-        return ApiResponse(202, b"", {"X-Amzn-RequestId": request_id})
-
-    def _invoke_request_response(self, ref: ResolvedFunction, request: ApiRequest) -> ApiResponse:
-        if len(request.body) > REQUEST_RESPONSE_PAYLOAD_LIMIT:
-            raise request_too_large(REQUEST_RESPONSE_PAYLOAD_LIMIT)
-        with self.lock:
-            result = self.engine.invoke_sync(ref.spec.name, request.body, qualifier=ref.qualifier)
-        # A synchronous invoke can start events (S3 puts, async invokes by the code).
-        self._on_queued()
-        headers = {
-            "Content-Type": "application/json",
-            "X-Amz-Executed-Version": result.executed_version,
-            "X-Amzn-RequestId": result.request_id,
-        }
-        if result.function_error:
-            headers["X-Amz-Function-Error"] = result.function_error
-        if (request.headers.get("X-Amz-Log-Type") or "None") == "Tail":
-            headers["X-Amz-Log-Result"] = tail(result.logs)
-        return ApiResponse(result.status_code, result.payload, headers)
+        return ApiResponse(status, body, headers)
 
     # ------------------------------------------------------------------ functions, versions, aliases
     def list_functions(self, request: ApiRequest, match: re.Match[str]) -> ApiResponse:

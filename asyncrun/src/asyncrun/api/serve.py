@@ -8,8 +8,10 @@ Routing: Lambda paths that `asyncrun.api.lambda_api` implements go to it; everyt
 moto's WSGI application in this process, which shares its state with the engine's
 `mock_aws` — or, with `--endpoint-url`, is forwarded to that endpoint.
 
-A background thread runs the engine's queue. The engine is not thread-safe: one lock
-serializes the runner, the Lambda API and the admin paths.
+A background thread runs the engine's queue; attempts run at once, each on a thread
+of its own, as many as the functions' concurrency allows. The engine guards its own
+state with a lock (shared here by the admin paths) that is never held while an
+attempt's code runs.
 
 Clocks: by default the queue runs on the real clock (a retry waits 60 s for real).
 With `--virtual-clock` time still flows, but it can be moved forward through the
@@ -234,8 +236,7 @@ class AdminApi:
             self._clock.sleep(seconds)
             taken = self._engine.taken
             # Everything now due runs before the answer: the caller sees its effects.
-            while self._engine.step():
-                pass
+            self._engine.run_due()
             ran = self._engine.taken - taken  # events taken from the queue
             return ApiResponse.json(
                 200, {"now": self._clock.now(), "processed": ran, "next_due": self._engine.next_due()}
@@ -420,7 +421,6 @@ class Server:
             host, port, self._dispatch, threaded=True, request_handler=_request_handler()
         )
         self.url = f"http://{_url_host(host)}:{self._http.server_port}"
-        self.lock = threading.RLock()
         self.clock: Clock = SkippableClock() if virtual_clock else RealClock()
         self.endpoint = Endpoint(endpoint_url, stack.region).start()
         provision(stack, self.endpoint)
@@ -435,7 +435,9 @@ class Server:
             executor=self.executor,
             account_concurrency=account_concurrency,
         )
+        self.lock = self.engine.lock
         self.runner = QueueRunner(self.engine, self.lock, self.clock)
+        self.engine.on_new_work = self.runner.wake
         backend: WSGIApplication = ForwardingBackend(endpoint_url) if endpoint_url else EmbeddedMoto()
         self.lambda_api = LambdaApi(
             stack,
@@ -445,6 +447,7 @@ class Server:
             now=time.time,
             roles=_provisioned_roles(stack, self.endpoint),
         )
+        self.lambda_api.answer_functions()
         self.admin = AdminApi(self.engine, self.lock, self.clock, virtual=virtual_clock)
         self.app = ServeApp(self.lambda_api, self.admin, backend, on_backend_request=self.runner.wake)
         self.outputs = publish_stack(stack, self.endpoint, self.url)

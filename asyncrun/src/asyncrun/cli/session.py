@@ -60,6 +60,7 @@ def open_run(
     """Loads, provisions and builds the engine; the functions' own output (their logs)
     goes to stderr with -v and nowhere otherwise, so the trace stays readable and
     --json output stays parseable."""
+    from asyncrun.api.lambda_api import LambdaApi
     from asyncrun.runtimes import local_executor
     from asyncrun.service.clock import RealClock, VirtualClock
     from asyncrun.service.engine import Engine
@@ -85,13 +86,16 @@ def open_run(
         endpoint = Endpoint(urls[0] if urls else args.endpoint_url, stack.region)
         endpoint.start()
         cleanup.callback(endpoint.stop)
+        executor: Executor | None = None
+        if not urls:  # first: its environments' template process starts beside provisioning
+            executor = local_executor(args.executor, stack, endpoint)
+            cleanup.callback(executor.close)
         provision(stack, endpoint)
         live = LiveTrace(stack, report_stream, function_logs=bool(args.verbose))
         clock = RealClock() if args.realtime else VirtualClock()
-        executor: Executor | None = _start_sam_local(args, stack, *urls, cleanup, live) if urls else None
-        if executor is None:
-            executor = local_executor(args.executor, stack, endpoint)
-            cleanup.callback(executor.close)
+        if urls:
+            executor = _start_sam_local(args, stack, *urls, cleanup, live)
+        assert executor is not None
         engine = Engine(
             stack,
             endpoint,
@@ -102,6 +106,7 @@ def open_run(
             executor=executor,
             account_concurrency=args.account_concurrency,
         )
+        LambdaApi(stack, engine, lock=engine.lock).answer_functions()
         sink: TextIO = sys.stderr if args.verbose else cleanup.enter_context(open(os.devnull, "w"))
         cleanup.enter_context(contextlib.redirect_stdout(sink))
         if not args.verbose:  # the functions' warnings too; the trace and logging hold their own streams

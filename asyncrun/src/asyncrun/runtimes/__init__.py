@@ -2,7 +2,8 @@
 `Executor` protocol (`asyncrun.service.executor`) and what they share.
 
 - `environments`: an OS process per execution environment, as Lambda runs them (the
-  default); `worker` is the program each such process runs; `responses`, the Python
+  default), from a pool per function version (`pool`) so attempts that run at once get
+  one each; `worker` is the program each such process runs; `responses`, the Python
   runtime's marshalling of a handler's answer.
 - `inprocess`: handlers in a thread of this process, for stepping through one in a
   debugger; nothing is isolated.

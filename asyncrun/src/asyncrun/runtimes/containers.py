@@ -19,6 +19,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -135,10 +136,13 @@ class SamLocalExecutor:
     also gets its template environment as asyncrun resolved it (sam cannot resolve
     `!GetAtt` of resources it does not create), and its physical name as
     `AWS_LAMBDA_FUNCTION_NAME` (the emulator builds the invoked ARN from it).
+    Attempts run one at a time (each one's log is cut out of start-lambda's output).
 
     A template whose functions have dependencies to install (a layer with a
     `BuildMethod`, a `requirements.txt`) is built first, into a temporary folder,
     with sam's build cache kept beside the template (`.aws-sam/asyncrun/`)."""
+
+    isolates_concurrent_attempts = False
 
     def __init__(
         self,
@@ -169,6 +173,7 @@ class SamLocalExecutor:
         self._logs: CloudWatchLogWriter | None = None
         self._streams: dict[str, str] = {}  # a log stream per function, as one warm container each
         self._warm_after_reset: set[str] = set()
+        self._run_lock = threading.Lock()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self, *, ready_timeout: float = 180.0) -> SamLocalExecutor:
@@ -369,6 +374,20 @@ class SamLocalExecutor:
         payload: bytes,
         request_id: str,
         timeout: float,
+        hold: bool = False,
+    ) -> AttemptResult:
+        with self._run_lock:
+            return self._run(function, version, payload, request_id, timeout)
+
+    def release(self, request_id: str) -> None:
+        """Containers are not held: each function has one."""
+
+    def caller(self, environment_id: str) -> str | None:
+        """Its functions reach the endpoint directly, never through the loopback front."""
+        return None
+
+    def _run(
+        self, function: FunctionSpec, version: str, payload: bytes, request_id: str, timeout: float
     ) -> AttemptResult:
         if self._process is None:
             raise SamLocalError("the sam-local executor is not started")

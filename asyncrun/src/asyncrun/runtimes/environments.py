@@ -12,9 +12,11 @@ shows exactly what the function gets. On Linux the child is forked from a templa
 process (`asyncrun.runtimes.worker --zygote`), a clean interpreter that holds nothing but the
 runtime's preloaded libraries, so a cold start does not import them again.
 
-The runner waits for an attempt in one loop (no threads): it reads the function's
-output as it comes, polls the process's resident memory against `MemorySize`, and
-kills the process at the deadline. A function's output after the kill never lands,
+Each function version has a pool of environments (`asyncrun.runtimes.pool`): attempts
+that run at once, from several threads, get one each. An attempt is waited for in
+one loop on its caller's thread: it reads the function's output as it comes, polls
+the process's resident memory against `MemorySize`, and kills the process at the
+deadline. A function's output after the kill never lands,
 nor does anything else it would have done.
 
 Known gaps, each also in the README: the memory limit is checked by polling (every
@@ -36,8 +38,7 @@ import threading
 import time
 import uuid
 import weakref
-from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import Any
 
 from asyncrun.runtimes.inprocess import (
     checked_response_size,
@@ -45,6 +46,7 @@ from asyncrun.runtimes.inprocess import (
     layer_python_root,
     log_group_of,
 )
+from asyncrun.runtimes.pool import MAX_ENVIRONMENTS, Environment, EnvironmentPool
 from asyncrun.runtimes.processes import (
     FORKS_FROM_TEMPLATE,
     EnvironmentProcess,
@@ -69,7 +71,6 @@ log = logging.getLogger(__name__)
 
 INIT_TIMEOUT = 10.0  # seconds: Lambda's limit on an on-demand init phase
 _POLL_INTERVAL = 0.01  # seconds between memory checks while an invocation runs
-_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 # Go's names for the signals, as the service's "Runtime exited with error: signal: …"
 # words them (**unverified** beyond "killed" and "segmentation fault").
 _SIGNAL_NAMES = {
@@ -84,73 +85,6 @@ _SIGNAL_NAMES = {
 _warned_memory = False
 
 
-@dataclass
-class _Environment:
-    key: tuple[Any, ...]
-    function: FunctionSpec
-    process: EnvironmentProcess
-    requests: IO[bytes]  # frames to the worker
-    answers: IO[bytes]  # frames from the worker
-    output: int  # the worker's stdout and stderr, non-blocking
-    log_stream: str
-    init_ms: float | None = None  # reported once, by the first invocation after init
-    pending_output: bytearray = field(default_factory=bytearray)
-    peak_rss_mb: int = 0
-    closed: bool = False
-
-    def kill(self) -> None:
-        if self.closed:  # its descriptors' numbers may belong to other files by now
-            return
-        self.closed = True
-        with contextlib.suppress(ProcessLookupError, OSError):
-            self.process.kill()
-        with contextlib.suppress(Exception):
-            self.process.wait(timeout=5)
-        self.read_output()
-        for stream in (self.requests, self.answers):
-            with contextlib.suppress(OSError):
-                stream.close()
-        with contextlib.suppress(OSError):
-            os.close(self.output)
-
-    def read_output(self) -> bool:
-        """Take what the worker wrote so far; False at the end of its output."""
-        while True:
-            try:
-                chunk = os.read(self.output, 65536)
-            except BlockingIOError:
-                return True
-            except OSError:
-                return False
-            if not chunk:
-                return False
-            self.pending_output += chunk
-
-    def take_output_until(self, marker: bytes) -> str | None:
-        """The output before `marker` (and the newline put before it), or None."""
-        at = self.pending_output.find(marker)
-        if at < 0:
-            return None
-        before = bytes(self.pending_output[:at])
-        del self.pending_output[: at + len(marker)]
-        return before.removesuffix(b"\n").decode("utf-8", errors="replace")
-
-    def take_output(self) -> str:
-        text = bytes(self.pending_output).decode("utf-8", errors="replace")
-        self.pending_output.clear()
-        return text
-
-    def rss_mb(self) -> int:
-        try:
-            with open(f"/proc/{self.process.pid}/statm", "rb") as statm:
-                resident_pages = int(statm.read().split()[1])
-        except (OSError, ValueError, IndexError):
-            return 0
-        rss = resident_pages * _PAGE_SIZE // (1024 * 1024)
-        self.peak_rss_mb = max(self.peak_rss_mb, rss)
-        return rss
-
-
 class _InitFailed(Exception):
     def __init__(self, error: dict[str, Any], *, timed_out: bool = False) -> None:
         super().__init__(error.get("errorMessage", ""))
@@ -159,29 +93,47 @@ class _InitFailed(Exception):
 
 
 class ProcessExecutor:
-    """Runs each attempt in the function's execution environment, a process of its own."""
+    """Runs each attempt in an execution environment of its function, a process of its
+    own; `run` may be called from several threads at once."""
 
-    def __init__(self, endpoint: Endpoint, *, region: str | None = None, write_logs: bool = True) -> None:
+    isolates_concurrent_attempts = True
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        region: str | None = None,
+        write_logs: bool = True,
+        max_environments: int = MAX_ENVIRONMENTS,
+    ) -> None:
         self._endpoint = endpoint
         self._region = region or endpoint.region
-        self._environments: dict[str, _Environment] = {}
-        self._lock = threading.Lock()
+        self._pool = EnvironmentPool(max_environments)
         self._logs: CloudWatchLogWriter | None = None
+        self._logs_lock = threading.Lock()  # attempts end on several threads
+        self._warned_sharing: set[str] = set()
         if write_logs:
             backend = embedded_logs_backend(DEFAULT_ACCOUNT_ID, self._region) if endpoint.embedded else None
             self._logs = CloudWatchLogWriter(endpoint.client("logs"), embedded_backend=backend)
-        self._finalizer = weakref.finalize(self, _kill_all, self._environments)
+        self._finalizer = weakref.finalize(self, self._pool.kill_all)
+        if FORKS_FROM_TEMPLATE:
+            template_process()  # started now, it imports the preloaded libraries meanwhile
 
     def close(self) -> None:
         self._finalizer()
 
     def reset(self, function: FunctionSpec) -> None:
-        """Discard the function's environments: the next call is a cold start."""
-        with self._lock:
-            for name in [
-                n for n, e in self._environments.items() if e.function.logical_id == function.logical_id
-            ]:
-                self._environments.pop(name).kill()
+        """Discard the function's environments: its next attempt is a cold start."""
+        for environment in self._pool.reset(function):
+            environment.kill()
+
+    def caller(self, environment_id: str) -> str | None:
+        """The request the environment runs now (its calls are that attempt's), or None."""
+        return self._pool.request_of(environment_id)
+
+    def release(self, request_id: str) -> None:
+        for environment in self._pool.release(request_id):
+            environment.kill()
 
     def run(
         self,
@@ -192,36 +144,58 @@ class ProcessExecutor:
         payload: bytes,
         request_id: str,
         timeout: float,
+        hold: bool = False,
     ) -> AttemptResult:
-        with self._lock:
-            return self._attempt(function, version, invoked_arn, payload, request_id, timeout)
-
-    # ------------------------------------------------------------------ one attempt
-    def _attempt(self, function: FunctionSpec, *call: Any) -> AttemptResult:
-        version, invoked_arn, payload, request_id, timeout = call
         invocation = InvocationLog(json_format=function.log_format == "JSON")
         key = _key(function, version)
         slot = f"{function.logical_id}:{version}"
-        environment = self._environments.get(slot)
-        if environment is not None and environment.key != key:  # the function changed: a new one
-            self._environments.pop(slot).kill()
-            environment = None
-        if environment is None:
+        environment, stale, shared = self._pool.take(slot, key, request_id)
+        for old in stale:  # the function changed: its old environments go
+            old.kill()
+        if shared:
+            self._warn_sharing(function)
+        if not isinstance(environment, Environment):
             log_stream = log_stream_name(version)
+            environment_id = environment
             try:
-                environment = self._start(function, version, key, log_stream, invocation, request_id)
+                environment = self._start(
+                    function, version, key, log_stream, invocation, request_id, environment_id
+                )
             except _InitFailed as failure:
+                self._pool.forget(environment_id)
                 return self._init_failed(function, version, log_stream, invocation, request_id, failure)
-            self._environments[slot] = environment
+            except BaseException:
+                self._pool.forget(environment_id)
+                raise
+            self._pool.started(environment)
         else:
             environment.read_output()  # what a background thread wrote between invocations
             invocation.add_output(environment.take_output())
-        result = self._invoke(environment, invocation, version, invoked_arn, payload, request_id, timeout)
-        if self._logs is not None:
-            self._logs.write(log_group_of(function), environment.log_stream, invocation.entries)
-        if not environment_alive(environment):
-            self._environments.pop(slot, None)
+        try:
+            result = self._invoke(environment, invocation, version, invoked_arn, payload, request_id, timeout)
+            self._write_logs(function, environment.log_stream, invocation)
+        finally:
+            alive = environment_alive(environment)
+            if not self._pool.give_back(environment, alive, hold=request_id if hold else None):
+                environment.kill()
         return result
+
+    def _warn_sharing(self, function: FunctionSpec) -> None:
+        """Once per function: past the pool's limit, attempts that overlap share environments."""
+        if function.logical_id not in self._warned_sharing:
+            self._warned_sharing.add(function.logical_id)
+            log.warning(
+                "more than %d attempts of %s run at once: they share its %d execution environments "
+                "(asyncrun's limit per function version), where Lambda starts one, with its init, for each",
+                self._pool.max_environments,
+                function.name,
+                self._pool.max_environments,
+            )
+
+    def _write_logs(self, function: FunctionSpec, log_stream: str, invocation: InvocationLog) -> None:
+        if self._logs is not None:
+            with self._logs_lock:
+                self._logs.write(log_group_of(function), log_stream, invocation.entries)
 
     def _start(
         self,
@@ -231,7 +205,8 @@ class ProcessExecutor:
         log_stream: str,
         invocation: InvocationLog,
         request_id: str,
-    ) -> _Environment:
+        environment_id: str,
+    ) -> Environment:
         """Start an environment and run its init phase. A crash there is reported with the
         invocation's request id, as Lambda's init retried within the invoke phase would
         (**unverified**: the exact response of an invoke whose init exits)."""
@@ -240,7 +215,7 @@ class ProcessExecutor:
             version,
             region=self._region,
             endpoint_env=self._endpoint.function_environment(
-                separate_process=True, function_name=function.name
+                separate_process=True, function_name=function.name, environment_id=environment_id
             ),
             log_stream=log_stream,
         )
@@ -255,7 +230,10 @@ class ProcessExecutor:
         os.close(request_read)
         os.close(answer_write)
         os.set_blocking(output, False)
-        environment = _Environment(
+        environment = Environment(
+            environment_id,
+            f"{function.logical_id}:{version}",
+            self._pool.generation(function),
             key,
             function,
             process,
@@ -336,15 +314,14 @@ class ProcessExecutor:
         if failure.timed_out:
             report.status = "timeout"
         invocation.end(report)
-        if self._logs is not None:
-            self._logs.write(log_group_of(function), log_stream, invocation.entries)
+        self._write_logs(function, log_stream, invocation)
         return AttemptResult(
             False, _dumps(error), error, 0.0, logs=invocation.text(), timed_out=failure.timed_out
         )
 
     def _invoke(
         self,
-        environment: _Environment,
+        environment: Environment,
         invocation: InvocationLog,
         version: str,
         invoked_arn: str,
@@ -407,7 +384,7 @@ class ProcessExecutor:
         return result
 
     def _wait(
-        self, environment: _Environment, deadline: float, *, memory_mb: int
+        self, environment: Environment, deadline: float, *, memory_mb: int
     ) -> tuple[tuple[dict[str, Any], bytes] | None, bool] | None:
         """The worker's next frame (None: it ended; with whether it was killed over its
         memory), or None at the deadline. Reads its output and watches its memory meanwhile."""
@@ -437,11 +414,11 @@ class ProcessExecutor:
                     return None, True
 
 
-def environment_alive(environment: _Environment) -> bool:
+def environment_alive(environment: Environment) -> bool:
     return environment.process.poll() is None
 
 
-def _exit_error(request_id: str, environment: _Environment, out_of_memory: bool) -> dict[str, Any]:
+def _exit_error(request_id: str, environment: Environment, out_of_memory: bool) -> dict[str, Any]:
     """What the service reports when the runtime process ends during an invocation."""
     try:  # its output is closed: it is on its way out
         code = environment.process.wait(timeout=5)
@@ -484,12 +461,6 @@ def _key(function: FunctionSpec, version: str) -> tuple[Any, ...]:
         function.application_log_level,
         function.log_group,
     )
-
-
-def _kill_all(environments: dict[str, _Environment]) -> None:
-    for environment in environments.values():
-        environment.kill()
-    environments.clear()
 
 
 def _dumps(value: Any) -> bytes:

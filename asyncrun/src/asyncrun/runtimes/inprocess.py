@@ -140,14 +140,19 @@ def log_group_of(function: FunctionSpec) -> str:
 
 
 class ThreadExecutor:
-    """Handlers in a thread of this process (see the module docstring: not isolating)."""
+    """Handlers in a thread of this process (see the module docstring: not isolating).
+    One attempt at a time, in one sandbox per function: attempts that overlap share it,
+    and the engine says so."""
+
+    isolates_concurrent_attempts = False
 
     def __init__(self, endpoint: Endpoint, *, region: str | None = None) -> None:
         self._endpoint = endpoint
         self._region = region or endpoint.region
         self._sandboxes: dict[str, _Sandbox] = {}
-        self._lock = threading.Lock()  # calls are sequential; this guards against misuse
-        self._warned_call_faults = False
+        # One attempt at a time: a call swaps `sys.modules` and `os.environ` process-wide.
+        self._lock = threading.Lock()
+        self._warned_front = False
 
     def reset(self, function: FunctionSpec) -> None:
         """Discard the function's execution environment: the next call is a cold start."""
@@ -155,6 +160,13 @@ class ThreadExecutor:
 
     def close(self) -> None:
         """Nothing runs outside this process's calls: nothing to stop."""
+
+    def release(self, request_id: str) -> None:
+        """A sandbox is never held: attempts share it."""
+
+    def caller(self, environment_id: str) -> str | None:
+        """Its functions call the embedded moto in-process, never through the loopback front."""
+        return None
 
     def _sandbox(self, function: FunctionSpec) -> _Sandbox:
         sandbox = self._sandboxes.get(function.logical_id)
@@ -186,6 +198,7 @@ class ThreadExecutor:
         payload: bytes,
         request_id: str,
         timeout: float,
+        hold: bool = False,
     ) -> AttemptResult:
         with self._lock:
             return self._run(function, version, invoked_arn, payload, request_id, timeout)
@@ -199,11 +212,15 @@ class ThreadExecutor:
         request_id: str,
         timeout: float,
     ) -> AttemptResult:
-        if self._endpoint.call_faults and not self._warned_call_faults:
-            self._warned_call_faults = True
+        if self._endpoint.embedded and not self._warned_front:
+            self._warned_front = True
             log.warning(
-                "faults in AWS calls (FUNCTION:aws:…) are not injected with the thread executor: its "
-                "functions call the embedded moto in-process, past the loopback front that injects them"
+                "with the thread executor the functions call the embedded moto in-process, past the "
+                "loopback front: their own lambda.invoke and event-invoke-config calls go to moto, "
+                "which does not run the functions they invoke%s",
+                ", and faults in AWS calls (FUNCTION:aws:…) are not injected"
+                if self._endpoint.call_faults
+                else "",
             )
         sandbox = self._sandbox(function)
         context = LambdaContext(

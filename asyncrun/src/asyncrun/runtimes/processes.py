@@ -41,6 +41,9 @@ class TemplateProcess:
     def __init__(self) -> None:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self._channel = ours
+        # Environments start and end on several threads: a request and its answer
+        # must not interleave with another thread's.
+        self._channel_lock = threading.Lock()
         env = {**process_essentials(), "PYTHONPATH": RUNNER_ROOT}
         self._process = subprocess.Popen(  # noqa: S603 - this interpreter, running asyncrun's worker
             [sys.executable, "-u", "-m", "asyncrun.runtimes.worker", "--zygote", str(theirs.fileno())],
@@ -53,12 +56,15 @@ class TemplateProcess:
 
     def spawn(self, env: dict[str, str], cwd: str, layers: list[str], fds: list[int]) -> ForkedProcess:
         request = json.dumps({"kind": "spawn", "env": env, "cwd": cwd, "layers": layers}).encode()
-        socket.send_fds(self._channel, [request], fds)
-        return ForkedProcess(self, int(self._ask()["pid"]))
+        with self._channel_lock:
+            socket.send_fds(self._channel, [request], fds)
+            pid = int(self._ask()["pid"])
+        return ForkedProcess(self, pid)
 
     def exit_code(self, pid: int, timeout: float) -> int | None:
-        self._channel.sendall(json.dumps({"kind": "wait", "pid": pid, "timeout": timeout}).encode())
-        code = self._ask()["code"]
+        with self._channel_lock:
+            self._channel.sendall(json.dumps({"kind": "wait", "pid": pid, "timeout": timeout}).encode())
+            code = self._ask()["code"]
         return None if code is None else int(code)
 
     def _ask(self) -> dict[str, Any]:

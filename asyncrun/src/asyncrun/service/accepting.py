@@ -1,5 +1,6 @@
 """Taking events into the engine's queue: `Invoke` with `InvocationType=Event` from a
-caller, from a function's code or from another thread, and the trace they make."""
+caller, and from a function's code or another thread (through the inbox), and the
+trace they make."""
 
 from __future__ import annotations
 
@@ -33,7 +34,6 @@ class Accepting:
     _queue: list[tuple[float, int, QueuedEvent]]
     _sequence: Iterator[int]
     _inbox: queue.SimpleQueue[tuple[Any, ...]]
-    _running: QueuedEvent | None
 
     def invoke_async(
         self,
@@ -100,30 +100,6 @@ class Accepting:
 
     def _push(self, due: float, event: QueuedEvent) -> None:
         heapq.heappush(self._queue, (due, next(self._sequence), event))
-
-    def invoke_async_from_function(
-        self, function: str, payload: bytes, *, qualifier: str | None = None
-    ) -> str:
-        """`Invoke` with `InvocationType=Event` made by a function's code, from the
-        loopback endpoint's thread: checked now (the caller gets the service's error),
-        queued when the engine next looks, one hop after the event that was running."""
-        target = resolve_function(self.stack, function, qualifier)
-        body = payload_bytes(payload, EVENT_PAYLOAD_LIMIT)
-        request_id = str(uuid.uuid4())
-        self._inbox.put((target, body, request_id, self._running, None))
-        return request_id
-
-    def receive_async(
-        self, function: str, payload: bytes, *, qualifier: str | None = None, request_id: str | None = None
-    ) -> str:
-        """`Invoke` with `InvocationType=Event` from a thread other than the engine's (the
-        Lambda API under `serve`): checked now, queued as received when the engine next
-        looks, so the caller's 202 does not wait for an attempt that is running."""
-        target = resolve_function(self.stack, function, qualifier)
-        body = payload_bytes(payload, EVENT_PAYLOAD_LIMIT)
-        request_id = request_id or str(uuid.uuid4())
-        self._inbox.put((target, body, request_id, None, self.clock.now()))
-        return request_id
 
     def _take_function_invokes(self) -> None:
         self._accept_function_invokes(self._collect_function_invokes())

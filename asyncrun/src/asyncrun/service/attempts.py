@@ -1,12 +1,22 @@
 """One attempt's run: its start in the trace and metrics, the handler run by the
-executor or a failure injected in its place, and its end in the trace."""
+executor (on a thread of its own, without the engine's lock) or a failure injected
+in its place, and its end in the trace.
+
+The engine's lock guards its state; it is never held while a handler runs, so a
+function's own calls (an `Invoke` through the loopback endpoint) and, in wall time,
+other attempts go on meanwhile. Which attempt made a call is known from the
+environment that made it: the executor says which request each environment runs, and
+`_running` maps requests to their events."""
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
+from collections.abc import Callable
 
 from asyncrun.service.accepting import Accepting
-from asyncrun.service.concurrency import Concurrency, Slot
+from asyncrun.service.concurrency import Concurrency
 from asyncrun.service.executor import AttemptResult, Executor
 from asyncrun.service.faults import INJECTED_ERROR_TYPE, FaultKind
 from asyncrun.service.metrics import ERRORS, INVOCATIONS
@@ -14,21 +24,31 @@ from asyncrun.service.queued import QueuedEvent
 from asyncrun.service.records import function_error_payload, timeout_error_payload
 from asyncrun.service.trace import AttemptFinished, AttemptOutcome, AttemptStarted
 
+log = logging.getLogger(__name__)
+
+# What a handler's thread hands back: its result, or what the executor raised.
+Outcome = AttemptResult | BaseException
+
 
 class Attempting(Accepting):
     """Running attempts (the state is set by `Engine`)."""
 
     executor: Executor
     concurrency: Concurrency
+    _changed: threading.Condition  # on the engine's lock: a handler's run has ended
+    _running: dict[str, list[QueuedEvent]]  # request id -> its events whose code runs now
+    _overlap_warned: bool
 
-    def _run_attempt(self, event: QueuedEvent, age_ms: int, *, slot: Slot) -> AttemptResult:
-        """Start an attempt in `slot` and run its code; the clock does not move."""
+    def _attempt_started(self, event: QueuedEvent, age_ms: int) -> None:
+        """Count the attempt and put its start in the trace; the clock does not move."""
         spec = event.function
         event.attempts += 1
         started = self.clock.now()
         self.metrics.record_age(spec.name, age_ms)
         self.metrics.incr(spec.name, INVOCATIONS)
-        self.metrics.record_concurrency(spec.name, self.concurrency.running(spec.name, started))
+        running = self.concurrency.running(spec.name, started)
+        self.metrics.record_concurrency(spec.name, running)
+        self._warn_if_sharing(spec.name, running)
         self._emit(
             AttemptStarted(
                 at=started,
@@ -38,7 +58,16 @@ class Attempting(Accepting):
                 age_ms=age_ms,
             )
         )
-        return self._injected_failure(event) or self._run_handler(event)
+
+    def _warn_if_sharing(self, function: str, running: int) -> None:
+        """Once a run: an executor without an environment per attempt shares one (the README's gap)."""
+        if running > 1 and not self.executor.isolates_concurrent_attempts and not self._overlap_warned:
+            self._overlap_warned = True
+            log.warning(
+                "attempts overlap (first of %s) but run one after another in one execution environment "
+                "of their function with this executor; Lambda starts one, with its init, for each",
+                function,
+            )
 
     def _attempt_finished(self, event: QueuedEvent, result: AttemptResult) -> None:
         spec = event.function
@@ -59,21 +88,64 @@ class Attempting(Accepting):
             )
         )
 
-    def _run_handler(self, event: QueuedEvent) -> AttemptResult:
+    def _run_handler(self, event: QueuedEvent, *, hold: bool = False) -> AttemptResult:
+        """Run the handler and wait for it, the engine's lock let go meanwhile (called
+        with it held)."""
+        box: list[Outcome] = []
+        self._start_handler(event, box.append, hold=hold)
+        while not box:
+            self._changed.wait()
+        outcome = box[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def _start_handler(
+        self, event: QueuedEvent, then: Callable[[Outcome], None], *, hold: bool = False
+    ) -> None:
+        """Run the handler on a thread of its own; `then` gets the outcome, under the
+        engine's lock, when it has run (called with the lock held)."""
         spec = event.function
-        self._running = event
-        try:
-            result = self.executor.run(
-                spec,
-                version=event.version,
-                invoked_arn=event.invoked_arn,
-                payload=event.payload,
-                request_id=event.request_id,
-                timeout=float(spec.timeout),
-            )
-        finally:
-            self._running = None
-        return result
+        self._running.setdefault(event.request_id, []).append(event)
+
+        def run() -> None:
+            outcome: Outcome
+            try:
+                outcome = self.executor.run(
+                    spec,
+                    version=event.version,
+                    invoked_arn=event.invoked_arn,
+                    payload=event.payload,
+                    request_id=event.request_id,
+                    timeout=float(spec.timeout),
+                    hold=hold,
+                )
+            except BaseException as error:  # handed to whoever waits, never lost on this thread
+                outcome = error
+            with self._changed:
+                running = self._running[event.request_id]
+                running.remove(event)
+                if not running:
+                    del self._running[event.request_id]
+                then(outcome)
+                self._changed.notify_all()
+
+        threading.Thread(target=run, name=f"asyncrun-attempt-{spec.name}", daemon=True).start()
+
+    def _caller(self, environment_id: str | None) -> QueuedEvent | None:
+        """The event whose attempt runs in the environment, or None."""
+        if environment_id is None:
+            return None
+        request_id = self.executor.caller(environment_id)
+        with self._changed:
+            running = self._running.get(request_id or "")
+            return running[0] if running else None
+
+    def _furthest_running(self, *candidates: QueuedEvent) -> QueuedEvent | None:
+        """The running attempt (or candidate) furthest along its chain: what a write is
+        attributed to when several attempts run at once in wall time."""
+        events = [*candidates, *(e for running in self._running.values() for e in running)]
+        return max(events, key=lambda e: e.hops, default=None)
 
     def _injected_failure(self, event: QueuedEvent) -> AttemptResult | None:
         """The attempt's result when an `error`, `timeout` or `crash` fault triggers (the

@@ -21,6 +21,12 @@ accepted at the attempt's end. The order of the run depends only on the clock, s
 same inputs and `--seed` give the same sequence of trace events, unless an attempt's
 duration varies across a 100 ms step from one run to the next.
 
+Threads: on the virtual clock the engine waits while an attempt's code runs (on a
+thread of its own, with the engine's lock let go, so the code's own calls reach the
+engine), which keeps a run reproducible; on a real clock (`--realtime`, `serve`) it
+starts the code and goes on, and attempts of different events run at the same time,
+as many as concurrency allows; each one's end is taken when its code has run.
+
 The engine is built from parts, each in its own module: accepting events into the queue
 (accepting.py), what the event sources were told (notifications.py), running an attempt
 (attempts.py) and finishing an event (finishing.py); this module schedules the work.
@@ -32,13 +38,12 @@ import heapq
 import itertools
 import logging
 import queue
-import uuid
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from asyncrun.errors import TooManyRequestsError
 from asyncrun.service.accepting import Listener
-from asyncrun.service.attempts import Attempting
+from asyncrun.service.attempts import Outcome
 from asyncrun.service.clock import Clock, VirtualClock
 from asyncrun.service.concurrency import DEFAULT_ACCOUNT_CONCURRENCY, Concurrency, Slot, virtual_duration
 from asyncrun.service.destinations import Delivery, DestinationSender
@@ -46,16 +51,15 @@ from asyncrun.service.executor import Executor
 from asyncrun.service.faults import AnyFault, FaultInjector
 from asyncrun.service.finishing import Finishing
 from asyncrun.service.invokeconfig import InvokeConfigStore
-from asyncrun.service.limits import REQUEST_RESPONSE_PAYLOAD_LIMIT
+from asyncrun.service.invoking import Invoking
 from asyncrun.service.metrics import RECURSIVE_INVOCATIONS_DROPPED, THROTTLES, Metrics
-from asyncrun.service.queued import Effects, InFlight, InvokeResult, QueuedEvent, RunSummary, payload_bytes
-from asyncrun.service.records import RECURSION_CONDITION, UNHANDLED
+from asyncrun.service.queued import Effects, InFlight, QueuedEvent, RunSummary
+from asyncrun.service.records import RECURSION_CONDITION
 from asyncrun.service.s3events import S3Bridge
 from asyncrun.service.sources import EventSources
 from asyncrun.service.trace import AttemptFinished, AttemptStarted, Dropped, TraceEvent
 from asyncrun.stack.endpoint import Endpoint
-from asyncrun.stack.model import FunctionSpec, InvokeConfig, Stack
-from asyncrun.stack.resolve import resolve_function
+from asyncrun.stack.model import InvokeConfig, Stack
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +70,10 @@ THROTTLE_MAX_DELAY = 300.0
 # 17th is dropped (**unverified** exact boundary).
 RECURSION_LIMIT = 16
 
+ConfigApi = Callable[[str, str, Mapping[str, str], bytes], tuple[int, dict[str, str], bytes] | None]
 
-class Engine(Attempting, Finishing):
+
+class Engine(Invoking, Finishing):
     def __init__(
         self,
         stack: Stack,
@@ -102,6 +108,24 @@ class Engine(Attempting, Finishing):
         self._in_flight: list[tuple[float, int, InFlight]] = []
         self.taken = 0  # events taken from the queue so far
         self._overlap_warned = False
+        # The engine's state is used from several threads (attempts' handlers, the
+        # loopback endpoint's, serve's): this lock guards it, and is let go of while a
+        # handler runs (see attempts.py).
+        self.lock = threading.RLock()
+        self._changed = threading.Condition(self.lock)
+        self._running: dict[str, list[QueuedEvent]] = {}
+        # On the virtual clock an attempt's code runs while the engine waits, so a run is
+        # the same every time; on a real clock attempts run at once, in wall time.
+        self._parallel = not isinstance(self.clock, VirtualClock)
+        self._ran: list[InFlight] = []  # wall time: attempts whose code has run, to be ended
+        self._threads = 0  # wall time: attempts whose code runs now
+        # Told when there is new work: an event received, an attempt's code run (serve wakes
+        # its queue runner).
+        self.on_new_work: Callable[[], None] = lambda: None
+        # The Lambda API's event-invoke-config operations for the functions' own calls
+        # (method, path, query, body -> status, headers, body), set by whoever answers that
+        # API (`asyncrun.api.lambda_api.LambdaApi.answer_functions`); None: moto answers.
+        self.config_api: ConfigApi | None = None
         self._sequence = itertools.count()
         self._cause: QueuedEvent | None = None  # the event whose record is being delivered
         self._sender = DestinationSender(self.endpoint, self._deliver_to_lambda)
@@ -111,10 +135,8 @@ class Engine(Attempting, Finishing):
         self.sources.install()
         # A function's own asynchronous lambda.invoke arrives on another thread (the
         # loopback endpoint's), while an attempt runs, and so does an Event invoke through
-        # serve's Lambda API: it waits here until the engine, which is not thread-safe,
-        # takes it into its queue.
+        # serve's Lambda API: it waits here until the engine takes it into its queue.
         self._inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        self._running: QueuedEvent | None = None
         if self.endpoint.embedded:
             self.endpoint.route_function_invokes(self)
         else:
@@ -124,54 +146,12 @@ class Engine(Attempting, Finishing):
                 self.endpoint.url,
             )
 
-    # ------------------------------------------------------------------ synchronous
-
-    def invoke_sync(
-        self, function: str, payload: bytes | str | Mapping[str, Any] | None, *, qualifier: str | None = None
-    ) -> InvokeResult:
-        """`Invoke` with `InvocationType=RequestResponse`: run now, once; no retries,
-        no destinations; 429 when the function's concurrency is all in use."""
-        target = resolve_function(self.stack, function, qualifier)
-        spec = target.spec
-        body = payload_bytes(payload, REQUEST_RESPONSE_PAYLOAD_LIMIT)
-        self._complete_due()
-        now = self.clock.now()
-        slot = self.concurrency.acquire(spec, now, float("inf"))
-        if not isinstance(slot, Slot):
-            self.metrics.incr(spec.name, THROTTLES)
-            raise TooManyRequestsError("Rate Exceeded.", reason=slot)
-        event = QueuedEvent(
-            str(uuid.uuid4()),
-            spec,
-            target.effective_qualifier,
-            target.version,
-            target.explicit,
-            body,
-            now,
-            source="sync",
-        )
-        try:
-            result = self._run_attempt(event, age_ms=0, slot=slot)
-            # The caller waited for the answer: the clock moves by the run.
-            self.clock.elapsed(result.duration_ms / 1000)
-        finally:
-            self.concurrency.release(slot)
-        self._attempt_finished(event, result)
-        self._drain_notifications(hops=1, chain_id=event.chain_id, caused_by=event.request_id)
-        return InvokeResult(
-            event.request_id,
-            200,
-            result.payload,
-            target.version,
-            None if result.ok else UNHANDLED,
-            result.logs or "",
-        )
-
     # ------------------------------------------------------------------ running
 
     def next_due(self) -> float | None:
-        dues = [due for due in (self._next_work_due(), self.sources.schedules.next_due()) if due is not None]
-        return min(dues) if dues else None
+        with self.lock:
+            dues = [d for d in (self._next_work_due(), self.sources.schedules.next_due()) if d is not None]
+            return min(dues) if dues else None
 
     def _next_work_due(self) -> float | None:
         """When the next attempt ends or the next queued event is due."""
@@ -185,27 +165,41 @@ class Engine(Attempting, Finishing):
     @property
     def running(self) -> int:
         """Attempts started whose end is not yet processed."""
-        return len(self._in_flight)
+        return len(self._in_flight) + self._threads + len(self._ran)
 
     def step(self) -> bool:
         """Do one unit of due work; False when nothing is due yet."""
-        self._take_function_invokes()
-        self._drain_notifications(hops=0, chain_id=None)
-        while (scheduled := self.sources.schedules.next_due()) is not None and scheduled <= self.clock.now():
-            self._fire_next_schedule()
-        due = self._next_work_due()
-        if due is None:
-            return False
-        if due > self.clock.now():
-            # An attempt that ends before anything else is due ends now: its code has
-            # run, and on the virtual clock only its end moves the clock that far.
-            scheduled = self.sources.schedules.next_due()
-            ending = self._in_flight[0][0] if self._in_flight else None
-            if ending != due or (scheduled is not None and scheduled < due):
+        with self.lock:
+            self._take_ran()
+            self._take_function_invokes()
+            self._drain_notifications_now()
+            while (
+                scheduled := self.sources.schedules.next_due()
+            ) is not None and scheduled <= self.clock.now():
+                self._fire_next_schedule()
+            due = self._next_work_due()
+            if due is None:
                 return False
-            self.clock.advance_to(due)
-        self._do_next_unit()
-        return True
+            if due > self.clock.now():
+                # An attempt that ends before anything else is due ends now: its code has
+                # run, and on the virtual clock only its end moves the clock that far.
+                scheduled = self.sources.schedules.next_due()
+                ending = self._in_flight[0][0] if self._in_flight else None
+                if ending != due or (scheduled is not None and scheduled < due):
+                    return False
+                self.clock.advance_to(due)
+            self._do_next_unit()
+            return True
+
+    def run_due(self) -> None:
+        """Everything due now, and the ends of the attempts it starts (wall time: waited for)."""
+        with self.lock:
+            while True:
+                while self.step():
+                    pass
+                if not self._threads:
+                    return
+                self._changed.wait()
 
     def run_until_idle(self, *, max_events: int | None = None) -> RunSummary:
         """Process everything queued and everything it causes, jumping the clock over
@@ -220,35 +214,48 @@ class Engine(Attempting, Finishing):
         return self._run(deadline, max_events)
 
     def _run(self, deadline: float | None, max_events: int | None) -> RunSummary:
-        started = self.clock.now()
-        processed = 0
-        self._take_function_invokes()
-        self._drain_notifications(hops=0, chain_id=None)
-        while max_events is None or processed < max_events:
-            due = self._next_work_due()
-            horizon = deadline if deadline is not None else due
-            scheduled = self.sources.schedules.next_due()
-            if (
-                scheduled is not None
-                and horizon is not None
-                and scheduled <= horizon
-                and (due is None or scheduled <= due)
-            ):
-                self._fire_next_schedule()
-                continue
-            if due is None or (deadline is not None and due > deadline):
-                break
-            if due > self.clock.now():
-                self.clock.advance_to(due)
-            processed += self._do_next_unit()
-        finished = max_events is None or processed < max_events
-        # Attempts whose code has run end too (past a deadline, or after the last event taken).
-        while self._in_flight:
-            self.clock.advance_to(self._in_flight[0][0])
-            self._do_next_unit()
-        if deadline is not None and finished and self.clock.now() < deadline:
-            self.clock.advance_to(deadline)
-        return RunSummary(processed, started, self.clock.now(), len(self._queue))
+        with self.lock:
+            started = self.clock.now()
+            processed = 0
+            self._take_function_invokes()
+            self._drain_notifications_now()
+            while max_events is None or processed < max_events:
+                self._take_ran()
+                due = self._next_work_due()
+                horizon = deadline if deadline is not None else due
+                scheduled = self.sources.schedules.next_due()
+                if (
+                    scheduled is not None
+                    and horizon is not None
+                    and scheduled <= horizon
+                    and (due is None or scheduled <= due)
+                    and (scheduled <= self.clock.now() or not self._threads)
+                ):
+                    self._fire_next_schedule()
+                    continue
+                if due is None or (deadline is not None and due > deadline):
+                    if self._threads:  # what the running attempts do may queue more
+                        self._changed.wait()
+                        continue
+                    break
+                if due > self.clock.now():
+                    if self._threads:  # an attempt may end first, in wall time
+                        self._changed.wait(due - self.clock.now())
+                        continue
+                    self.clock.advance_to(due)
+                processed += self._do_next_unit()
+            finished = max_events is None or processed < max_events
+            # Attempts whose code has run end too (past a deadline, or after the last event taken).
+            while self._in_flight or self._threads or self._ran:
+                self._take_ran()
+                if not self._in_flight:
+                    self._changed.wait()
+                    continue
+                self.clock.advance_to(self._in_flight[0][0])
+                self._do_next_unit()
+            if deadline is not None and finished and self.clock.now() < deadline:
+                self.clock.advance_to(deadline)
+            return RunSummary(processed, started, self.clock.now(), len(self._queue))
 
     def _do_next_unit(self) -> int:
         """End the earliest attempt or take the earliest event, whichever is due first
@@ -265,9 +272,21 @@ class Engine(Attempting, Finishing):
 
     def _complete_due(self) -> None:
         """End every attempt whose end is due (before a synchronous invoke counts slots)."""
+        self._take_ran()
         while self._in_flight and self._in_flight[0][0] <= self.clock.now():
             _, _, in_flight = heapq.heappop(self._in_flight)
             self._end_attempt(in_flight)
+
+    def _drain_notifications_now(self) -> None:
+        """What the sources were told outside any attempt's end: a new chain, unless
+        attempts run now in wall time, whose writes these may be (then the furthest
+        along its chain is taken as the cause: a loop is never let run past the limit)."""
+        cause = self._furthest_running()
+        self._drain_notifications(
+            hops=cause.hops + 1 if cause else 0,
+            chain_id=cause.chain_id if cause else None,
+            caused_by=cause.request_id if cause else None,
+        )
 
     def _process(self, event: QueuedEvent) -> None:
         try:
@@ -311,32 +330,50 @@ class Engine(Attempting, Finishing):
             self._throttle(event, age_ms, f"Rate Exceeded. ({slot})", config)
             return
         event.throttles = 0
-        self._warn_if_overlapping(spec, now)
-        result = self._run_attempt(event, age_ms, slot=slot)
-        # The end waits on the clock; what the code did is taken now, while it is its own.
-        effects = Effects(
-            self._collect_function_invokes(), self.sources.drain(), self.s3.drain() if self.s3.active else []
-        )
-        if isinstance(self.clock, VirtualClock):
-            end = now + virtual_duration(result.duration_ms)
+        self._attempt_started(event, age_ms)
+        injected = self._injected_failure(event)
+        if injected is not None:
+            self._code_ran(InFlight(event, injected, slot, Effects()), started=now)
+        elif self._parallel:
+            self._threads += 1
+            self._start_handler(event, lambda outcome: self._ran_in_wall_time(event, outcome, slot))
         else:
-            end = self.clock.now()  # the code has just run, in real time
-        slot = self.concurrency.extend(slot, end)
-        heapq.heappush(self._in_flight, (end, next(self._sequence), InFlight(event, result, slot, effects)))
+            # The environment stays the attempt's until its end, later on the virtual clock.
+            result = self._run_handler(event, hold=True)
+            self._code_ran(InFlight(event, result, slot, Effects()), started=now)
 
-    def _warn_if_overlapping(self, spec: FunctionSpec, now: float) -> None:
-        """Once a run: overlapping attempts share an environment here (the README's gap)."""
-        if (
-            isinstance(self.clock, VirtualClock)
-            and not self._overlap_warned
-            and self.concurrency.running(spec.name, now) > 1
-        ):
-            self._overlap_warned = True
-            log.warning(
-                "attempts overlap on the virtual clock (first of %s) but run one after another in "
-                "one execution environment of their function; Lambda starts one, with its init, for each",
-                spec.name,
+    def _ran_in_wall_time(self, event: QueuedEvent, outcome: Outcome, slot: Slot) -> None:
+        """On the handler's thread, under the lock: its end is for the engine's thread."""
+        self._threads -= 1
+        if isinstance(outcome, BaseException):
+            self.concurrency.release(slot)
+            log.error(
+                "asyncrun: attempt %s of %s failed to run", event.attempts, event.request_id, exc_info=outcome
             )
+        else:
+            self._ran.append(InFlight(event, outcome, slot, Effects()))
+        self.on_new_work()
+
+    def _take_ran(self) -> None:
+        ran, self._ran = self._ran, []
+        for in_flight in ran:
+            self._code_ran(in_flight, started=self.clock.now())
+
+    def _code_ran(self, in_flight: InFlight, *, started: float) -> None:
+        """The attempt's code has run: its end is queued, on the virtual clock its
+        duration after `started` (rounded, see concurrency.py), in wall time now, with
+        what the code did, taken now, while it is its own."""
+        result = in_flight.result
+        cause = self._furthest_running(in_flight.event) if self._parallel else in_flight.event
+        in_flight.effects = Effects(
+            self._collect_function_invokes(),
+            self.sources.drain(),
+            self.s3.drain() if self.s3.active else [],
+            cause,
+        )
+        end = self.clock.now() if self._parallel else started + virtual_duration(result.duration_ms)
+        in_flight.slot = self.concurrency.extend(in_flight.slot, end)
+        heapq.heappush(self._in_flight, (end, next(self._sequence), in_flight))
 
     def _throttle(self, event: QueuedEvent, age_ms: int, message: str, config: InvokeConfig) -> None:
         """A throttled attempt never reaches the function: no AsyncEventAge sample, no
@@ -369,6 +406,8 @@ class Engine(Attempting, Finishing):
     def _end_attempt(self, in_flight: InFlight) -> None:
         event, result = in_flight.event, in_flight.result
         self.concurrency.release(in_flight.slot)
+        if not self._parallel:
+            self.executor.release(event.request_id)
         try:
             self._attempt_finished(event, result)
             event.last = result
@@ -385,17 +424,19 @@ class Engine(Attempting, Finishing):
         finally:
             # What the attempt and the deliveries did is one hop on.
             effects = in_flight.effects
+            cause = effects.cause or event
             self._accept_function_invokes(effects.invokes + self._collect_function_invokes())
             self._accept_notifications(
                 effects.sources + self.sources.drain(),
                 effects.s3 + (self.s3.drain() if self.s3.active else []),
-                hops=event.hops + 1,
-                chain_id=event.chain_id,
-                caused_by=event.request_id,
+                hops=cause.hops + 1,
+                chain_id=cause.chain_id,
+                caused_by=cause.request_id,
             )
 
     # ------------------------------------------------------------------ config and listeners
 
     def put_invoke_config(self, config: InvokeConfig) -> InvokeConfig:
         """Validate and store (replacing) a function's, version's or alias's config."""
-        return self.invoke_configs.put(config)
+        with self.lock:
+            return self.invoke_configs.put(config)

@@ -29,7 +29,12 @@ class AttemptResult:
 
 
 class Executor(Protocol):
-    """Runs attempts; owns the execution environments they run in."""
+    """Runs attempts; owns the execution environments they run in. `run` may be called
+    from several threads at once."""
+
+    # Whether attempts that overlap get an environment each, as on Lambda (else they
+    # share one, one after another, and the engine says so).
+    isolates_concurrent_attempts: bool
 
     def run(
         self,
@@ -40,7 +45,21 @@ class Executor(Protocol):
         payload: bytes,
         request_id: str,
         timeout: float,
-    ) -> AttemptResult: ...
+        hold: bool = False,
+    ) -> AttemptResult:
+        """Run one attempt. With `hold`, its environment stays the request's after the
+        run, for no other attempt, until `release(request_id)`: on the virtual clock an
+        attempt's end comes later than its run."""
+        ...
+
+    def release(self, request_id: str) -> None:
+        """The held environment of `request_id` is free again (no-op if none is held)."""
+        ...
+
+    def caller(self, environment_id: str) -> str | None:
+        """The request whose attempt runs in the environment now (its calls are that
+        attempt's), or None if the executor does not know."""
+        ...
 
     def reset(self, function: FunctionSpec) -> None:
         """Discard the function's environment, as Lambda does after a timeout or a

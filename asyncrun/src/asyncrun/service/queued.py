@@ -13,6 +13,7 @@ from asyncrun.errors import InvalidRequestContentError
 from asyncrun.service.concurrency import Slot
 from asyncrun.service.executor import AttemptResult
 from asyncrun.service.limits import payload_too_large
+from asyncrun.service.logs import tail
 from asyncrun.service.s3events import S3Invocation
 from asyncrun.service.sources import SourceInvocation
 from asyncrun.stack.model import FunctionSpec
@@ -58,6 +59,8 @@ class Effects:
     invokes: list[tuple[Any, ...]] = field(default_factory=list)
     sources: list[SourceInvocation] = field(default_factory=list)
     s3: list[S3Invocation] = field(default_factory=list)
+    # Whose chain the notifications continue, when not the attempt's own (see engine.py).
+    cause: QueuedEvent | None = None
 
 
 @dataclass
@@ -80,6 +83,19 @@ class InvokeResult:
     executed_version: str
     function_error: str | None = None
     logs: str = ""  # the invocation's log (LogType=Tail)
+
+    def headers(self, *, log_tail: bool) -> dict[str, str]:
+        """The response headers Lambda's `Invoke` answers with."""
+        headers = {
+            "Content-Type": "application/json",
+            "X-Amz-Executed-Version": self.executed_version,
+            "X-Amzn-RequestId": self.request_id,
+        }
+        if self.function_error:
+            headers["X-Amz-Function-Error"] = self.function_error
+        if log_tail:
+            headers["X-Amz-Log-Result"] = tail(self.logs)
+        return headers
 
 
 @dataclass

@@ -2,11 +2,12 @@
 
 Functions in their own processes reach the embedded moto over loopback
 (`asyncrun.stack.endpoint`). Each execution environment signs its calls with an access
-key id of its own, derived from the function's name (`function_access_key`), so this
-WSGI layer in front of moto knows which function made a call from the signature's
-`Credential=` scope, which also names the service (`dynamodb`, `s3`, `sns`, `sqs`, …).
-The operation comes from the request: `X-Amz-Target` (JSON protocols), `Action`
-(query protocol), or the method and path (S3, Lambda's `Invoke`).
+key id of its own, made of the function's name and the environment's id
+(`function_access_key`), so this WSGI layer in front of moto knows which function made
+a call from the signature's `Credential=` scope (`caller_of`), which also names the
+service (`dynamodb`, `s3`, `sns`, `sqs`, …). The operation comes from the request:
+`X-Amz-Target` (JSON protocols), `Action` (query protocol), or the method and path
+(S3, Lambda's `Invoke`).
 
 A triggered fault answers as the service would, and moto never sees the call:
 
@@ -44,15 +45,45 @@ log = logging.getLogger(__name__)
 CallFaultKind = Literal["throttle", "unavailable", "error"]
 CALL_FAULT_KINDS: tuple[str, ...] = get_args(CallFaultKind)
 
-# An access key id per function: `asyncrun-<function name>`. Function names hold only
-# letters, digits, hyphens and underscores, so the key stays within the signature's syntax.
+# An access key id per execution environment: `asyncrun-<function name>.<environment id>`.
+# Function names hold only letters, digits, hyphens and underscores, so the key stays
+# within the signature's syntax, and the `.` (never in a name) tells the two apart.
 FUNCTION_KEY_PREFIX = "asyncrun-"
+_ENVIRONMENT_SEPARATOR = "."
 
 _CREDENTIAL = re.compile(r"Credential=(?P<key>[^/,\s]+)/[^/]+/[^/]+/(?P<service>[^/,\s]+)/aws4_request")
 
 
-def function_access_key(function_name: str) -> str:
-    return f"{FUNCTION_KEY_PREFIX}{function_name}"
+def function_access_key(function_name: str, environment_id: str | None = None) -> str:
+    key = f"{FUNCTION_KEY_PREFIX}{function_name}"
+    return key if environment_id is None else f"{key}{_ENVIRONMENT_SEPARATOR}{environment_id}"
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who signed a request: a function, and the execution environment it runs in."""
+
+    function: str
+    environment: str | None
+    service: str
+
+
+def caller_of(environ: WSGIEnvironment) -> Caller | None:
+    """The function (and environment) that signed the request, from the signature's
+    scope, or None for a caller that is not a function (the runner's own calls use
+    another key)."""
+    authorization = environ.get("HTTP_AUTHORIZATION", "")
+    if not authorization:  # a presigned URL carries the scope in its query string
+        authorization = (
+            "Credential=" + parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential", [""])[0]
+        )
+    match = _CREDENTIAL.search(authorization)
+    if match is None or not match["key"].startswith(FUNCTION_KEY_PREFIX):
+        return None
+    function, _, environment = (
+        match["key"].removeprefix(FUNCTION_KEY_PREFIX).partition(_ENVIRONMENT_SEPARATOR)
+    )
+    return Caller(function, environment or None, match["service"])
 
 
 def check_chance(probability: float, times: int | None) -> None:
@@ -165,10 +196,10 @@ class CallFaultFront:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         if not self._table:
             return self._app(environ, start_response)
-        caller = _caller(environ)
+        caller = caller_of(environ)
         if caller is None:
             return self._app(environ, start_response)
-        function, service = caller
+        function, service = caller.function, caller.service
         operation = _operation(environ, service)
         fault = self._table.trigger(function, service, operation)
         if fault is None:
@@ -177,20 +208,6 @@ class CallFaultFront:
         status, headers, body = error_response(service, fault.kind, environ)
         start_response(status, [*headers, ("Content-Length", str(len(body)))])
         return [body]
-
-
-def _caller(environ: WSGIEnvironment) -> tuple[str, str] | None:
-    """(function name, service) from the request's signature, or None for a caller that
-    is not a function (the runner's own calls use another key)."""
-    authorization = environ.get("HTTP_AUTHORIZATION", "")
-    if not authorization:  # a presigned URL carries the scope in its query string
-        authorization = (
-            "Credential=" + parse_qs(environ.get("QUERY_STRING", "")).get("X-Amz-Credential", [""])[0]
-        )
-    match = _CREDENTIAL.search(authorization)
-    if match is None or not match["key"].startswith(FUNCTION_KEY_PREFIX):
-        return None
-    return match["key"].removeprefix(FUNCTION_KEY_PREFIX), match["service"]
 
 
 def _operation(environ: WSGIEnvironment, service: str) -> str | None:

@@ -7,10 +7,9 @@ in-process moto: for them the embedded endpoint also serves moto's own WSGI
 application on a loopback port (`loopback_url`), started at first use. moto's
 backends are process-global, so the runner's in-process calls and the functions'
 HTTP calls see one state. The served application is wrapped (`front`) so that a
-function's own asynchronous `lambda.invoke` reaches the engine
-(`asyncrun.stack.function_invokes`); a fuller Lambda API can take that place later.
-Outermost, `asyncrun.stack.call_faults` fails the calls its table names: each function
-signs with an access key id of its own, so the front knows who made a call."""
+function's own `lambda.invoke` reaches the engine (`asyncrun.stack.function_invokes`).
+Outermost, `asyncrun.stack.call_faults` fails the calls its table names: each execution
+environment signs with an access key id of its own, so the fronts know who made a call."""
 
 from __future__ import annotations
 
@@ -139,15 +138,19 @@ class Endpoint:
         )
 
     def function_environment(
-        self, *, separate_process: bool = False, function_name: str | None = None
+        self,
+        *,
+        separate_process: bool = False,
+        function_name: str | None = None,
+        environment_id: str | None = None,
     ) -> dict[str, str]:
         """What a function needs in its environment to reach this endpoint: in this
         process, the embedded moto needs nothing; from another process, its loopback URL,
-        and an access key id of its own (`function_name`'s) that tells the loopback front
-        who makes a call."""
+        and an access key id of its own (`function_name`'s and its environment's) that
+        tells the loopback front who makes a call."""
         env = dict(LOCAL_CREDENTIALS)
         if function_name is not None and self.embedded and separate_process:
-            env["AWS_ACCESS_KEY_ID"] = function_access_key(function_name)
+            env["AWS_ACCESS_KEY_ID"] = function_access_key(function_name, environment_id)
         env["AWS_REGION"] = self.region
         env["AWS_DEFAULT_REGION"] = self.region
         url = self.url or (self.loopback_url() if separate_process else None)
@@ -165,8 +168,8 @@ class Endpoint:
             return f"http://127.0.0.1:{self._loopback.server_port}"
 
     def route_function_invokes(self, engine: Any) -> None:
-        """Send the functions' asynchronous `lambda.invoke` calls to `engine` (the latest
-        engine on this endpoint) instead of moto."""
+        """Send the functions' `lambda.invoke` calls to `engine` (the latest engine on
+        this endpoint) instead of moto."""
         from asyncrun.stack.function_invokes import FunctionInvokeFront
 
         self._invoke_target = weakref.ref(engine)

@@ -32,7 +32,8 @@ def lambda_handler(event, context):
         return {"tags": {"a", "b"}}
     if action == "sleep":
         time.sleep(float(event["seconds"]))
-        return {"slept": event["seconds"]}
+        # The process tells execution environments apart
+        return {"slept": event["seconds"], "environment": os.getpid()}
     if action == "fail_times":
         # Counted in the bucket, per event key: a module global would only count within
         # one execution environment, and Lambda may run each attempt in another.

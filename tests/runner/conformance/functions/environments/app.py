@@ -1,6 +1,7 @@
 """A function for the execution-environment rules (docs/async-semantics.md R12), its behaviour
 chosen by the event: {"action": "late_write" | "decimal" | "big" | "print" | "setenv" |
-"getenv" | "exit" | "os_exit" | "segfault" | "hog" | "counter" | "invoke"}."""
+"getenv" | "exit" | "os_exit" | "segfault" | "hog" | "counter" | "invoke" | "invoke_sync" |
+"loop" | "configure"}."""
 
 import ctypes
 import decimal
@@ -57,6 +58,29 @@ def lambda_handler(event, context):
             Payload=json.dumps(event["payload"]).encode(),
         )
         return {"status": answer["StatusCode"], "request_id": answer["ResponseMetadata"]["RequestId"]}
+    if action == "invoke_sync":
+        # A synchronous invoke of another function: its answer, as boto3 gives it
+        answer = boto3.client("lambda").invoke(
+            FunctionName=event["target"], Payload=json.dumps(event["payload"]).encode()
+        )
+        return {
+            "status": answer["StatusCode"],
+            "function_error": answer.get("FunctionError"),
+            "executed_version": answer.get("ExecutedVersion"),
+            "payload": json.loads(answer["Payload"].read()),
+        }
+    if action == "loop":
+        # Invokes itself with the same event, asynchronously: a loop through the SDK
+        boto3.client("lambda").invoke(
+            FunctionName=context.function_name, InvocationType="Event", Payload=json.dumps(event).encode()
+        )
+        return {"looped": event.get("chain")}
+    if action == "configure":
+        # Sets another function's event-invoke config, then reads it back
+        lam = boto3.client("lambda")
+        lam.put_function_event_invoke_config(FunctionName=event["target"], **event["config"])
+        config = lam.get_function_event_invoke_config(FunctionName=event["target"])
+        return {"retries": config["MaximumRetryAttempts"], "destinations": config["DestinationConfig"]}
     if action == "counter":
         _count += 1
         return {"count": _count}
