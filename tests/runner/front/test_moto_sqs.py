@@ -22,6 +22,23 @@ def test_a_runner_queue_is_read_whole_in_arrival_order_and_left_empty(endpoint: 
     assert receive_all(endpoint, url) == []
 
 
+def test_once_read_a_runner_queue_sets_what_arrives_aside_for_the_runner(endpoint: Endpoint) -> None:
+    sqs, url = _queue(endpoint, "runner-own")
+    sqs.send_message(QueueUrl=url, MessageBody="before")
+    assert receive_all(endpoint, url) == ["before"]
+    for n in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=f"after {n}")
+    # The queue itself stays empty, however much arrives before the runner reads it again
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    assert attributes["Attributes"]["ApproximateNumberOfMessages"] == "0"
+    assert receive_all(endpoint, url) == ["after 0", "after 1", "after 2"]
+    # and another queue, which the runner does not read, is untouched
+    other, other_url = _queue(endpoint, "someone-elses")
+    other.send_message(QueueUrl=other_url, MessageBody="theirs")
+    [message] = other.receive_message(QueueUrl=other_url)["Messages"]
+    assert message["Body"] == "theirs"
+
+
 def test_an_embedded_queue_is_read_without_an_sqs_call(
     endpoint: Endpoint, monkeypatch: pytest.MonkeyPatch
 ) -> None:
