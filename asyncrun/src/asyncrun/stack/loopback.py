@@ -60,7 +60,8 @@ def serve(app: WSGIApplication) -> BaseWSGIServer:
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_handler_class())
-    threading.Thread(target=server.serve_forever, name="asyncrun-loopback", daemon=True).start()
+    # Polled often, so that stopping the endpoint does not wait half a second for it.
+    threading.Thread(target=server.serve_forever, args=(0.05,), name="asyncrun-loopback", daemon=True).start()
     return server
 
 
