@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import socket
 import subprocess
 import sys
@@ -519,9 +520,14 @@ def bench_memory() -> list[Figure]:
 # ---------------------------------------------------------------------- 3, 4. the runner
 
 
+# An environment's init, as its REPORT line gives it (text or JSON log format).
+_INIT_DURATION = re.compile(r'Init Duration: ([0-9.]+) ms|"initDurationMs": ([0-9.]+)')
+
+
 def _runner_run(uploads: int, faults: list[Fault] | None = None) -> tuple[float, str]:
     """Seconds for `uploads` uploads through the three stages with asyncrun, and where
-    they went: the attempts (handlers and their environments), the S3 bridge, the rest."""
+    they went: the attempts (handlers and their environments), the environments' starts,
+    the S3 bridge, the rest."""
     with Endpoint() as endpoint, _quiet():
         stack = load_stack(TEMPLATE)
         provision(stack, endpoint)
@@ -541,28 +547,36 @@ def _runner_run(uploads: int, faults: list[Fault] | None = None) -> tuple[float,
         bucket = next(b for b in stack.buckets.values() if b.notifications).name
         s3 = endpoint.client("s3")
         started = time.perf_counter()
-        for n in range(uploads):
-            s3.put_object(Bucket=bucket, Key=f"incoming/bench/{n}.csv", Body=SMALL_UPLOAD)
-        engine.run_until_idle()
-        elapsed = time.perf_counter() - started
+        try:
+            for n in range(uploads):
+                s3.put_object(Bucket=bucket, Key=f"incoming/bench/{n}.csv", Body=SMALL_UPLOAD)
+            engine.run_until_idle()
+            elapsed = time.perf_counter() - started
+        finally:
+            engine.executor.close()  # no environment of this run outlives it into the next one
         logical = {f.name: f.logical_id for f in stack.functions.values()}
         outcomes: dict[str, int] = {}
-        attempt_seconds = 0.0
+        attempt_seconds = init_seconds = 0.0
         for event in engine.trace:
             if isinstance(event, AttemptFinished):
                 key = f"{logical.get(event.function, event.function)} {event.outcome}"
                 outcomes[key] = outcomes.get(key, 0) + 1
                 attempt_seconds += event.duration_ms / 1000
+                for text, json_ms in _INIT_DURATION.findall(event.logs or ""):
+                    init_seconds += float(text or json_ms) / 1000
+    rest = elapsed - attempt_seconds - init_seconds - bridge_seconds
     where = (
         f"attempts {', '.join(f'{k}: {v}' for k, v in sorted(outcomes.items()))}; of {elapsed:.1f} s, "
-        f"{attempt_seconds:.1f} s in attempts, {bridge_seconds:.1f} s in the S3 bridge "
-        f"(asyncrun/s3events.py), {elapsed - attempt_seconds - bridge_seconds:.1f} s in the rest"
+        f"{attempt_seconds:.1f} s in attempts, {init_seconds:.1f} s starting execution environments, "
+        f"{bridge_seconds:.1f} s in the S3 bridge (asyncrun/s3events.py), {rest:.1f} s in the rest "
+        "(the uploads' puts and the engine)"
     )
     return elapsed, where
 
 
-def _direct_run(uploads: int) -> float:
-    """The same uploads, the same handlers called directly one after another, the same moto."""
+def _direct_run(uploads: int) -> tuple[float, float]:
+    """The same uploads, the same handlers called directly one after another, the same
+    moto: seconds in all, and seconds in the handlers."""
     with Endpoint() as endpoint, _quiet():
         stack = load_stack(TEMPLATE)
         provision(stack, endpoint)
@@ -570,10 +584,11 @@ def _direct_run(uploads: int) -> float:
         pipeline.through(
             pipeline.put("incoming/bench/warm.csv", SMALL_UPLOAD)
         )  # the cold start, as asyncrun's
+        timings: dict[str, list[float]] = {}
         started = time.perf_counter()
         for n in range(uploads):
-            pipeline.through(pipeline.put(f"incoming/bench/{n}.csv", SMALL_UPLOAD))
-        return time.perf_counter() - started
+            pipeline.through(pipeline.put(f"incoming/bench/{n}.csv", SMALL_UPLOAD), timings)
+        return time.perf_counter() - started, sum(sum(stage) for stage in timings.values())
 
 
 def bench_runner(sizes: list[int], repeat: int) -> tuple[list[Figure], dict[str, list[tuple[int, float]]]]:
@@ -586,8 +601,13 @@ def bench_runner(sizes: list[int], repeat: int) -> tuple[list[Figure], dict[str,
             log(f"runner: {uploads} uploads through asyncrun, then directly")
             elapsed, where = _runner_run(uploads)
             ours.append(elapsed / uploads * 1000)
-            where_seen[uploads] = where
-            theirs.append(_direct_run(uploads) / uploads * 1000)
+            direct, in_handlers = _direct_run(uploads)
+            theirs.append(direct / uploads * 1000)
+            where_seen[uploads] = (
+                f"{where}; called directly: {in_handlers:.1f} s of {direct:.1f} s in the handlers "
+                "(an attempt's excess over its handler is mostly the function's AWS calls over "
+                "HTTP to moto in the runner's process, where the direct call reaches moto in its own)"
+            )
         per_upload[uploads] = (median(ours), median(theirs))
     figures = []
     for uploads, (ours_ms, direct_ms) in per_upload.items():

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from asyncrun.stack import moto_sns
+from asyncrun.stack import loopback, moto_sns
 from asyncrun.stack.call_faults import CallFaultFront, CallFaultTable, function_access_key
 
 # Fixed, obviously fake credentials: local endpoints accept any, and real ones must
@@ -164,7 +164,7 @@ class Endpoint:
             raise RuntimeError("only the embedded endpoint is served on loopback")
         with self._loopback_lock:
             if self._loopback is None:
-                self._loopback = _serve_on_loopback(self._application())
+                self._loopback = loopback.serve(self._application())
             return f"http://127.0.0.1:{self._loopback.server_port}"
 
     def route_function_invokes(self, engine: Any) -> None:
@@ -203,18 +203,3 @@ def moto_application() -> WSGIApplication:
         backends.list_of_moto_modules = functools.partial(iter, modules)
     app: WSGIApplication = DomainDispatcherApplication(create_backend_app)
     return app
-
-
-def _serve_on_loopback(app: WSGIApplication) -> BaseWSGIServer:
-    from moto.moto_server.werkzeug_app import MotoRequestHandler
-    from werkzeug.serving import make_server
-
-    class QuietHandler(MotoRequestHandler):
-        """moto's request handler (it keeps S3 metadata headers with underscores), silent."""
-
-        def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-            pass
-
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
-    threading.Thread(target=server.serve_forever, name="asyncrun-loopback", daemon=True).start()
-    return server
