@@ -15,8 +15,9 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from asyncrun.api.serve_process import ServeProcess
 from asyncrun.api.timeline import write_page
+from asyncrun.service.faults import Fault
 from tests.runner.timeline.conftest import ARTIFACTS, DemoPage
-from tests.runner.timeline.runs import CONFORMANCE, ROOT, RecordedRun, template_run
+from tests.runner.timeline.runs import CONFORMANCE, ECHO, ROOT, RecordedRun, template_run
 
 OUTCOME_FILLS = {"#2f9e5b": "success", "#d9433f": "error", "#e8812c": "timeout", "#d8a412": "throttled"}
 WALKTHROUGH = ROOT / "tests" / "runner" / "api" / "templates" / "walkthrough.yaml"
@@ -157,6 +158,23 @@ def test_dead_letter_deliveries_and_events_that_never_ran(browser: Any, tmp_path
     assert "EVENT SENT TO THE DEAD-LETTER QUEUE" in details.text.upper()
     assert json.loads(details.find_element(By.CSS_SELECTOR, "pre.record").text) == {"never": "run"}
     assert console_errors(browser) == []
+
+
+def test_overlapping_deliveries_of_one_request_each_get_their_outcome(browser: Any, tmp_path: Path) -> None:
+    # A duplicate is queued as its original is accepted: both run at once, each in an
+    # environment of its own, so the trace starts both before either ends.
+    def act(engine: Any, endpoint: Any, stack: Any) -> None:
+        engine.invoke_async("Echo", {"fail": True})
+
+    run = template_run(ECHO, act, faults=[Fault("Echo", "duplicate", 1.0, 1)])
+    kinds = [(e.kind, getattr(e, "attempt", None)) for e in run.trace if e.kind.startswith("attempt_")]
+    assert kinds[:2] == [("attempt_started", 1), ("attempt_started", 1)]  # they overlap
+    open_page(browser, write_page(tmp_path / "duplicate.html", run.trace, run.stack, title="dup").as_uri())
+
+    bars = drawn(browser, "attempt")
+    assert len(bars) == 6  # three attempts for each delivery
+    assert {OUTCOME_FILLS.get(bar.get_attribute("fill"), "none") for bar in bars} == {"error"}
+    assert len(drawn(browser, "wait")) == 4
 
 
 def test_objects_written_by_a_function_and_lambda_destinations_link_to_their_cause(
