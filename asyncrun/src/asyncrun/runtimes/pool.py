@@ -17,6 +17,7 @@ in wall time the next that comes free. The executor says so when it happens."""
 from __future__ import annotations
 
 import contextlib
+import itertools
 import os
 import threading
 import uuid
@@ -118,6 +119,8 @@ class EnvironmentPool:
         self._holders: dict[str, list[str]] = {}  # environment id -> requests it is kept for
         self._starting: dict[str, str] = {}  # environment id -> slot, until started or failed
         self._generations: dict[str, int] = {}  # function logical id -> resets so far
+        self._returns = itertools.count()
+        self._returned: dict[str, int] = {}  # environment id -> when its last run ended (an order)
 
     def generation(self, function: FunctionSpec) -> int:
         with self._changed:
@@ -154,7 +157,10 @@ class EnvironmentPool:
                 shared = True
                 held = [e for e in mine if e.id not in self._running]
                 if held:  # its attempt's code has run: it waits only for its end in virtual time
-                    taken = held[0]
+                    # Past the limit the environments are shared anyway: the one that ran last
+                    # is the cheapest to run again (its memory still in the CPU's caches);
+                    # going round all of them cost about a fifth more a warm attempt.
+                    taken = max(held, key=lambda e: self._returned.get(e.id, -1))
                     break
                 self._changed.wait()
             if isinstance(taken, Environment):
@@ -171,6 +177,7 @@ class EnvironmentPool:
         request `hold` until `release`), or (False) to be killed."""
         with self._changed:
             self._running.pop(environment.id, None)
+            self._returned[environment.id] = next(self._returns)
             self._changed.notify_all()
             if alive and self._current(environment):
                 if hold is not None:
@@ -205,6 +212,7 @@ class EnvironmentPool:
         self._running.pop(environment_id, None)
         self._holders.pop(environment_id, None)
         self._every.pop(environment_id, None)
+        self._returned.pop(environment_id, None)
 
     def request_of(self, environment_id: str) -> str | None:
         with self._changed:
@@ -232,6 +240,7 @@ class EnvironmentPool:
             self._running.clear()
             self._holders.clear()
             self._starting.clear()
+            self._returned.clear()
             self._changed.notify_all()
         for environment in every:
             environment.kill()
