@@ -370,15 +370,16 @@ def asyncrun_stack(
 ) -> Iterator[StackFactory]:
     """`asyncrun_stack(template_path, parameter_overrides=None, *, stack_name=None,
     region=None, config_env="default", faults=(), seed=None, clock_start=None,
-    endpoint_url=None, executor="process")`: the template provisioned into the test's embedded moto, with an
-    engine whose virtual clock starts at `clock_start` (a datetime or epoch seconds; now
-    by default). `faults` are `Fault`s, `CallFault`s or `--fault` texts; `seed` fixes their draws.
-    Several stacks in one test share its moto. With `endpoint_url` (a moto server,
-    LocalStack) the stack goes there instead, and what it holds outlives the test. The
-    functions run in execution environments of their own (OS processes that reach the
-    embedded moto on loopback, closed after the test); `executor="thread"` runs them in
-    the test's process instead, opening no socket but isolating nothing. The process
-    environment is restored after the test."""
+    endpoint_url=None, executor="process", max_environments=None)`: the template
+    provisioned into the test's embedded moto, with an engine whose virtual clock starts
+    at `clock_start` (a datetime or epoch seconds; now by default). `faults` are
+    `Fault`s, `CallFault`s or `--fault` texts; `seed` fixes their draws. Several stacks
+    in one test share its moto. With `endpoint_url` (a moto server, LocalStack) the stack
+    goes there instead, and what it holds outlives the test. The functions run in
+    execution environments of their own (OS processes that reach the embedded moto on
+    loopback, closed after the test), at most `max_environments` per function version
+    (default 8); `executor="thread"` runs them in the test's process instead, opening no
+    socket but isolating nothing. The process environment is restored after the test."""
     from asyncrun.api.lambda_api import LambdaApi
     from asyncrun.runtimes import local_executor
     from asyncrun.service.clock import VirtualClock
@@ -404,6 +405,7 @@ def asyncrun_stack(
         clock_start: datetime | float | None = None,
         endpoint_url: str | None = None,
         executor: str = "process",
+        max_environments: int | None = None,
     ) -> AsyncrunStack:
         stack = _asyncrun_templates.load(
             Path(template_path), parameter_overrides or {}, stack_name, region, config_env
@@ -427,7 +429,7 @@ def asyncrun_stack(
             clock=VirtualClock(start),
             faults=parsed_faults,
             seed=seed,
-            executor=local_executor(executor, stack, endpoint),
+            executor=local_executor(executor, stack, endpoint, max_environments=max_environments),
         )
         LambdaApi(stack, engine, lock=engine.lock).answer_functions()
         driven = AsyncrunStack(stack, endpoint, engine)

@@ -246,3 +246,42 @@ def test_an_account_concurrency_below_1_is_a_one_line_error(capsys: pytest.Captu
     code, _, err = run(capsys, "--template", ECHO, "--account-concurrency", "0", "invoke", "Echo")
 
     assert_one_line_error(code, err, "the account's concurrency must be at least 1")
+
+
+def test_max_environments_below_1_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--template", ECHO, "--max-environments", "0", "invoke", "Echo"])
+
+    assert exit_.value.code == 2
+    assert "argument --max-environments: 0 is not at least 1" in capsys.readouterr().err
+
+
+def test_max_environments_with_an_executor_that_keeps_one_per_function_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, _, err = run(
+        capsys, "--template", ECHO, "--executor", "thread", "--max-environments", "2", "invoke", "Echo"
+    )
+
+    assert_one_line_error(code, err, "--max-environments applies to --executor process")
+
+
+def test_max_environments_reaches_the_execution_environments(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asyncrun.runtimes import environments
+
+    limits: list[int] = []
+    original = environments.ProcessExecutor.__init__
+
+    def recording(self: Any, *args: Any, **kwargs: Any) -> None:
+        limits.append(kwargs["max_environments"])
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(environments.ProcessExecutor, "__init__", recording)
+    code, _, _ = run(capsys, "--template", ECHO, "--max-environments", "3", "invoke", "Echo")
+    assert code == 0
+    code, _, _ = run(capsys, "--template", ECHO, "invoke", "Echo")
+    assert code == 0
+
+    assert limits == [3, 8]

@@ -87,6 +87,20 @@ def test_faults_given_as_the_command_line_writes_them(asyncrun_stack: StackFacto
     assert len(stack.messages("SuccessQueue")) == 2
 
 
+def test_max_environments_caps_the_environments_events_run_in(
+    asyncrun_stack: StackFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    stack = asyncrun_stack(ECHO, max_environments=1)
+    request_ids = [stack.invoke_async("Echo", {"n": n}) for n in range(3)]
+    with caplog.at_level("WARNING"):
+        stack.run()
+
+    for request_id in request_ids:  # queued together, they overlap; one environment runs them all
+        stack.assert_condition(request_id, "Success")
+    assert f"more than 1 attempts of {stack.function('Echo').name} run at once" in caplog.text
+    assert "--max-environments" in caplog.text
+
+
 def test_a_fault_for_a_function_the_stack_does_not_have_is_a_mistake_in_the_test(
     asyncrun_stack: StackFactory,
 ) -> None:

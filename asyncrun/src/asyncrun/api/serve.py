@@ -404,6 +404,7 @@ class Server:
         account_concurrency: int = DEFAULT_ACCOUNT_CONCURRENCY,
         listeners: Sequence[Callable[[TraceEvent], None]] = (),
         executor: str = "process",
+        max_environments: int | None = None,
     ) -> None:
         from werkzeug.serving import make_server
 
@@ -424,7 +425,7 @@ class Server:
         self.clock: Clock = SkippableClock() if virtual_clock else RealClock()
         self.endpoint = Endpoint(endpoint_url, stack.region).start()
         provision(stack, self.endpoint)
-        self.executor = local_executor(executor, stack, self.endpoint)
+        self.executor = local_executor(executor, stack, self.endpoint, max_environments=max_environments)
         self.engine = Engine(
             stack,
             self.endpoint,

@@ -111,6 +111,15 @@ def common_options(*, suppress: bool) -> argparse.ArgumentParser:
         "--endpoint-url a moto container is started for the run)",
     )
     group.add_argument(
+        "--max-environments",
+        type=positive_int,
+        default=default(None),
+        metavar="N",
+        help="with --executor process: at most N execution environments per function version (default: 8). "
+        "Lambda starts one for every attempt that runs at once; past N they share them (a warning says so). "
+        "1 is the fastest run, with one cold start per function",
+    )
+    group.add_argument(
         "--function-endpoint-url",
         default=default(None),
         metavar="URL",
@@ -121,6 +130,29 @@ def common_options(*, suppress: bool) -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=default(0), help="debug logs and the functions' own output"
     )
     return parser
+
+
+def max_environments(args: argparse.Namespace) -> int | None:
+    """--max-environments, refused where it would change nothing: only the process
+    executor starts environments per attempt (thread and sam-local keep one per function)."""
+    number: int | None = getattr(args, "max_environments", None)
+    executor = getattr(args, "executor", "process")
+    if number is not None and executor != "process":
+        raise CommandError(
+            f"--max-environments applies to --executor process; --executor {executor} runs one attempt "
+            "of a function at a time"
+        )
+    return number
+
+
+def positive_int(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{number} is not at least 1")
+    return number
 
 
 def parse_duration(text: str) -> float:

@@ -12,7 +12,7 @@ import sys
 from typing import Any
 
 from asyncrun.api.serve import ADMIN_PREFIX, DEFAULT_PORT, Server
-from asyncrun.cli.options import add_subcommand, parse_faults
+from asyncrun.cli.options import add_subcommand, max_environments, parse_faults
 from asyncrun.cli.session import load
 from asyncrun.errors import CommandError
 
@@ -58,6 +58,7 @@ def run_serve(args: argparse.Namespace) -> int:
         )
     if getattr(args, "html", None):
         raise CommandError(f"--html is for runs; serve draws the timeline live at {ADMIN_PREFIX}")
+    environments = max_environments(args)
     stack = load(args)
     faults = parse_faults(args.faults)
     out = sys.stdout
@@ -74,6 +75,7 @@ def run_serve(args: argparse.Namespace) -> int:
         account_concurrency=args.account_concurrency,
         listeners=listeners,
         executor=getattr(args, "executor", "process"),
+        max_environments=environments,
     )
     signal.signal(signal.SIGTERM, lambda *_: server.shutdown())
     clock = f"virtual ({ADMIN_PREFIX}advance, {ADMIN_PREFIX}drain)" if args.virtual_clock else "real"

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
-from asyncrun.cli.options import EXIT_OK, parse_faults, parse_overrides
+from asyncrun.cli.options import EXIT_OK, max_environments, parse_faults, parse_overrides
 from asyncrun.errors import CommandError
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ def open_run(
     from asyncrun.stack.endpoint import Endpoint
     from asyncrun.stack.provision import provision
 
+    environments = max_environments(args)
     stack = stack or load(args)
     all_faults = [*parse_faults(args.faults), *faults]
     for fault in all_faults:  # a fault that can never trigger is a typo, not a quiet run
@@ -88,7 +89,7 @@ def open_run(
         cleanup.callback(endpoint.stop)
         executor: Executor | None = None
         if not urls:  # first: its environments' template process starts beside provisioning
-            executor = local_executor(args.executor, stack, endpoint)
+            executor = local_executor(args.executor, stack, endpoint, max_environments=environments)
             cleanup.callback(executor.close)
         provision(stack, endpoint)
         live = LiveTrace(stack, report_stream, function_logs=bool(args.verbose))

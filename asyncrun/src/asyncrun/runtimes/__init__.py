@@ -24,16 +24,30 @@ if TYPE_CHECKING:
 LOCAL_EXECUTORS = ("process", "thread")
 
 
-def local_executor(kind: str, stack: Stack, endpoint: Endpoint) -> Executor:
+def local_executor(
+    kind: str, stack: Stack, endpoint: Endpoint, *, max_environments: int | None = None
+) -> Executor:
     """The executor `--executor process` or `--executor thread` names. A process
-    executor holds worker processes: `close()` it when the run ends."""
+    executor holds worker processes: `close()` it when the run ends. `max_environments`
+    caps each function version's environments (the process executor's; None: its
+    default); the thread executor has one per function and refuses another number."""
     if kind == "thread":
         from asyncrun.runtimes.inprocess import ThreadExecutor
 
+        if max_environments not in (None, 1):
+            raise ValueError(
+                "max_environments applies to the process executor: the thread executor runs one "
+                "attempt of a function at a time"
+            )
         return ThreadExecutor(endpoint, region=stack.region)
     from asyncrun.runtimes.environments import ProcessExecutor
+    from asyncrun.runtimes.pool import MAX_ENVIRONMENTS
 
-    return ProcessExecutor(endpoint, region=stack.region)
+    if max_environments is not None and max_environments < 1:
+        raise ValueError(f"max_environments must be at least 1, not {max_environments}")
+    return ProcessExecutor(
+        endpoint, region=stack.region, max_environments=max_environments or MAX_ENVIRONMENTS
+    )
 
 
 def default_executor(stack: Stack, endpoint: Endpoint) -> Executor:

@@ -186,7 +186,8 @@ class ProcessExecutor:
             self._warned_sharing.add(function.logical_id)
             log.warning(
                 "more than %d attempts of %s run at once: they share its %d execution environments "
-                "(asyncrun's limit per function version), where Lambda starts one, with its init, for each",
+                "(asyncrun's limit per function version, --max-environments), where Lambda starts one, "
+                "with its init, for each",
                 self._pool.max_environments,
                 function.name,
                 self._pool.max_environments,

@@ -10,9 +10,10 @@ timeout or crash) kills the free ones and marks the others so they are killed wh
 their attempt ends rather than reused.
 
 A machine is not Lambda's fleet: a function version has at most `MAX_ENVIRONMENTS`
-environments (a process each). Beyond that an attempt shares one: on the virtual
-clock one held by an attempt that overlaps it only in virtual time (its code has run);
-in wall time the next that comes free. The executor says so when it happens."""
+environments (a process each; `--max-environments` changes it). Beyond that an attempt
+shares one: on the virtual clock, of those held by attempts that overlap it only in
+virtual time (their code has run), the one that ran last; in wall time the next that
+comes free. The executor says so when it happens."""
 
 from __future__ import annotations
 
