@@ -30,7 +30,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from asyncrun.runtimes import default_executor  # noqa: E402
+from asyncrun.runtimes import default_executor, local_executor  # noqa: E402
 from asyncrun.service.engine import Engine  # noqa: E402
 from asyncrun.service.faults import Fault  # noqa: E402
 from asyncrun.service.trace import AttemptFinished  # noqa: E402
@@ -524,14 +524,17 @@ def bench_memory() -> list[Figure]:
 _INIT_DURATION = re.compile(r'Init Duration: ([0-9.]+) ms|"initDurationMs": ([0-9.]+)')
 
 
-def _runner_run(uploads: int, faults: list[Fault] | None = None) -> tuple[float, str]:
+def _runner_run(
+    uploads: int, faults: list[Fault] | None = None, max_environments: int | None = None
+) -> tuple[float, str]:
     """Seconds for `uploads` uploads through the three stages with asyncrun, and where
     they went: the attempts (handlers and their environments), the environments' starts,
     the S3 bridge, the rest."""
     with Endpoint() as endpoint, _quiet():
         stack = load_stack(TEMPLATE)
         provision(stack, endpoint)
-        engine = Engine(stack, endpoint, faults=faults or [], executor=default_executor(stack, endpoint))
+        executor = local_executor("process", stack, endpoint, max_environments=max_environments)
+        engine = Engine(stack, endpoint, faults=faults or [], executor=executor)
         bridge_seconds = 0.0
         drain_s3 = engine.s3.drain
 
@@ -594,6 +597,10 @@ def _direct_run(uploads: int) -> tuple[float, float]:
 def bench_runner(sizes: list[int], repeat: int) -> tuple[list[Figure], dict[str, list[tuple[int, float]]]]:
     per_upload: dict[int, tuple[float, float]] = {}
     where_seen: dict[int, str] = {}
+    # At the smallest size, also with one environment per function: what Lambda's
+    # environment per concurrent attempt costs a local run, and what --max-environments 1 saves.
+    single: list[float] = []
+    single_where = ""
     for uploads in sizes:
         runs = repeat if uploads <= 100 else 1
         ours, theirs = [], []
@@ -601,6 +608,9 @@ def bench_runner(sizes: list[int], repeat: int) -> tuple[list[Figure], dict[str,
             log(f"runner: {uploads} uploads through asyncrun, then directly")
             elapsed, where = _runner_run(uploads)
             ours.append(elapsed / uploads * 1000)
+            if uploads == min(sizes):
+                elapsed, single_where = _runner_run(uploads, max_environments=1)
+                single.append(elapsed / uploads * 1000)
             direct, in_handlers = _direct_run(uploads)
             theirs.append(direct / uploads * 1000)
             where_seen[uploads] = (
@@ -625,6 +635,19 @@ def bench_runner(sizes: list[int], repeat: int) -> tuple[list[Figure], dict[str,
             )
         )
     small, large = min(per_upload), max(per_upload)
+    figures.append(
+        Figure(
+            f"runner: cost per upload, {small} uploads, --max-environments 1",
+            median(single),
+            per_upload[small][1],
+            "ms",
+            None,
+            "the handlers called directly, one after another, same moto",
+            "what one execution environment per function buys, where Lambda (and asyncrun by "
+            "default, up to 8) starts one for each attempt that runs at once; no goal; "
+            f"{_runs_text(repeat)}; {single_where}",
+        )
+    )
     if small != large:
         figures.append(
             Figure(
