@@ -67,9 +67,12 @@ def storage(aws: None, template: Template) -> StackStorage:
 @pytest.fixture
 def invoke(monkeypatch: pytest.MonkeyPatch, template: Template) -> Invoke:
     """`invoke("ProcessFunction", event, request_id=...)`: the function's handler, called
-    with only its own template environment and a context of its `live` alias."""
+    with only its own template environment and a context of its `live` alias (in the
+    template's account unless `account_id` names another)."""
 
-    def _invoke(function_id: str, event: Any, *, request_id: str | None = None) -> Any:
+    def _invoke(
+        function_id: str, event: Any, *, request_id: str | None = None, account_id: str | None = None
+    ) -> Any:
         for other in template.functions:
             for name in template.environment(other):
                 monkeypatch.delenv(name, raising=False)
@@ -80,7 +83,7 @@ def invoke(monkeypatch: pytest.MonkeyPatch, template: Template) -> Invoke:
         context = LambdaContext.for_function(
             name=name,
             region=template.region,
-            account_id=template.account_id,
+            account_id=account_id or template.account_id,
             version="1",
             qualifier=str(template.function_property(function_id, "AutoPublishAlias")),
             memory_mb=int(template.function_property(function_id, "MemorySize")),

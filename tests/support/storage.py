@@ -8,7 +8,8 @@ from typing import Any
 
 from tests.support.template import Template
 
-Invoke = Callable[..., Any]  # invoke(function_id, event, *, request_id=None) -> the handler's return
+# invoke(function_id, event, *, request_id=None, account_id=None) -> the handler's return
+Invoke = Callable[..., Any]
 Upload = Callable[
     ..., dict[str, Any]
 ]  # upload_record(key, body, *, request_id=None) -> upload's Success record

@@ -67,16 +67,24 @@ def audit_upload(
     return AuditEntryRef(upload_id=processed.upload_id, bucket=bucket, key=key, version_id=written.version_id)
 
 
+# The Lambda Runtime Interface Emulator (what `sam local` runs) builds every invoked ARN
+# from this fixed account, whoever's credentials the function has.
+_EMULATOR_ACCOUNT = "012345678912"
+
+
 def expected_bucket_owner(audit_stage: StageInvocation) -> str | None:
     """The account of the running function (`arn:aws:lambda:region:account:function:...`),
     which owns the audit bucket. Under `sam local` the context's account is the runtime
-    emulator's placeholder, not the bucket's, so the owner is not checked there."""
-    if os.environ.get("AWS_SAM_LOCAL") == "true":
+    emulator's placeholder, not the bucket's, so the owner is not checked there. Local
+    runners that set AWS_SAM_LOCAL but give the stack's own account (asyncrun) keep the
+    check, as deployed."""
+    account = audit_stage.function_arn.split(":")[4]
+    if account == _EMULATOR_ACCOUNT and os.environ.get("AWS_SAM_LOCAL") == "true":
         logger.warning(
             "sam local: the context names no real account; the audit bucket's owner is not checked"
         )
         return None
-    return audit_stage.function_arn.split(":")[4]
+    return account
 
 
 def audit_stage_of(context: LambdaContext) -> StageInvocation:

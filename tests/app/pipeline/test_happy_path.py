@@ -115,6 +115,12 @@ def test_a_good_batch_ends_as_one_item_and_one_audit_entry_chaining_the_three_st
     # does not exist while it writes)
     for stage in ("upload", "process"):
         assert (stages[stage]["condition"], stages[stage]["approximate_invoke_count"]) == ("Success", 1)
+    # ... the audit write named the bucket's owner, as deployed: the context gives the
+    # stack's account, not sam local's placeholder
+    (audit_attempt,) = pipeline.events("attempt_finished", parts.audit)
+    assert audit_attempt.logs
+    assert "audit entry written" in audit_attempt.logs
+    assert "owner is not checked" not in audit_attempt.logs
     # ... and nothing went the failure route
     assert pipeline.debug_messages() == []
     assert pipeline.alerts() == []

@@ -164,7 +164,7 @@ def test_given_sam_local_then_the_placeholder_account_is_not_asserted_and_a_warn
     calls = _put_object_calls()
 
     # When
-    invoke("AuditFunction", process_record)
+    invoke("AuditFunction", process_record, account_id="012345678912")
 
     # Then
     (params,) = calls
@@ -203,3 +203,25 @@ def test_given_audit_record_file_when_audited_then_entry_written(
 def test_given_failure_record_when_audited_then_refused(invoke: Invoke, storage: StackStorage) -> None:
     with pytest.raises(InvalidEventError, match="ZeroReservedConcurrency"):
         invoke("AuditFunction", load_event("failures/zero-reserved-concurrency.json"))
+
+
+def test_given_a_local_runner_that_names_the_stacks_account_then_the_owner_is_still_asserted(
+    invoke: Invoke,
+    process_record: dict[str, Any],
+    storage: StackStorage,
+    template: Template,
+    monkeypatch: pytest.MonkeyPatch,
+    log_lines: Callable[[], list[dict]],
+) -> None:
+    # Given: AWS_SAM_LOCAL set (asyncrun sets it, as sam local does) but a context in the
+    # stack's own account, as asyncrun gives
+    monkeypatch.setenv("AWS_SAM_LOCAL", "true")
+    calls = _put_object_calls()
+
+    # When
+    invoke("AuditFunction", process_record)
+
+    # Then: the write is the deployed one
+    (params,) = calls
+    assert params["ExpectedBucketOwner"] == template.account_id
+    assert not any("owner is not checked" in line["message"] for line in log_lines())
