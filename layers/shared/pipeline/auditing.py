@@ -54,7 +54,8 @@ def audit_upload(
     written = audit_log.write(
         bucket,
         key,
-        entry.model_dump_json(indent=2).encode(),
+        # One line: Athena's and Glue's JSON readers take one object per line.
+        entry.model_dump_json().encode() + b"\n",
         expected_owner=expected_bucket_owner(audit_stage),
     )
     if written.first:

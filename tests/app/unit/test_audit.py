@@ -150,6 +150,11 @@ def test_given_audit_write_then_it_is_conditional_and_names_the_functions_accoun
     (params,) = calls
     assert params["ExpectedBucketOwner"] == template.account_id
     assert params["IfNoneMatch"] == "*"
+    # ... and the entry is one JSON object on one line, as Athena and Glue read them
+    body = params["Body"]
+    assert body.endswith(b"\n")
+    assert body.count(b"\n") == 1
+    assert json.loads(body)["schema_version"] == "1"
 
 
 def test_given_sam_local_then_the_placeholder_account_is_not_asserted_and_a_warning_says_so(
