@@ -873,7 +873,8 @@ SAM_LOCAL_EVENTS = ("upload/s3-put.json", "process/upload-success.json", "audit/
 
 def bench_sam_local() -> list[Figure]:
     """`sam local invoke` of each sample event against a moto container, as the container
-    tests run it, and asyncrun's in-process run of the same event against the same moto."""
+    tests run it, and asyncrun's run of the same event against the same moto, in a new
+    execution environment."""
     from asyncrun.runtimes.containers import engine_problem
 
     problem = engine_problem()
@@ -910,7 +911,7 @@ def bench_sam_local() -> list[Figure]:
                     ours,
                     "s",
                     None,
-                    "asyncrun in-process, same event and moto, handler loaded anew",
+                    "asyncrun, same event and moto, in a new execution environment",
                     f"what the fast path buys: the ratio; no goal; {outcomes}; one sample event per "
                     "function: most of the time is the container's start, whatever the event",
                 )
