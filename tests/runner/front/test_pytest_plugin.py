@@ -101,6 +101,15 @@ def test_max_environments_caps_the_environments_events_run_in(
     assert "--max-environments" in caplog.text
 
 
+def test_max_environments_is_refused_below_1_and_with_the_thread_executor(
+    asyncrun_stack: StackFactory,
+) -> None:
+    with pytest.raises(ValueError, match="at least 1, not 0"):
+        asyncrun_stack(ECHO, max_environments=0)
+    with pytest.raises(ValueError, match="applies to the process executor"):
+        asyncrun_stack(ECHO, executor="thread", max_environments=1)
+
+
 def test_a_fault_for_a_function_the_stack_does_not_have_is_a_mistake_in_the_test(
     asyncrun_stack: StackFactory,
 ) -> None:

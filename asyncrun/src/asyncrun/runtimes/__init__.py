@@ -30,11 +30,12 @@ def local_executor(
     """The executor `--executor process` or `--executor thread` names. A process
     executor holds worker processes: `close()` it when the run ends. `max_environments`
     caps each function version's environments (the process executor's; None: its
-    default); the thread executor has one per function and refuses another number."""
+    default); the thread executor has one per function and refuses any number, as the
+    command line does."""
     if kind == "thread":
         from asyncrun.runtimes.inprocess import ThreadExecutor
 
-        if max_environments not in (None, 1):
+        if max_environments is not None:
             raise ValueError(
                 "max_environments applies to the process executor: the thread executor runs one "
                 "attempt of a function at a time"
