@@ -198,7 +198,6 @@ def bench_cold_start(repeat: int) -> list[Figure]:
                     samples.setdefault(name, []).append(result)
 
         cpu = {name: median([s[0] for s in runs]) for name, runs in samples.items()}
-
         peak = {name: median([s[2] for s in runs]) for name, runs in samples.items()}
         models = {name: median([s[3] for s in runs]) for name, runs in samples.items()}
         if not traced:
@@ -367,29 +366,18 @@ def bench_warm_stages(repeat: int) -> list[Figure]:
             # Each stage beside its baseline, right after the same earlier work, and in
             # turn first and second, so that neither always pays for what ran before it
             # (caches, garbage).
+            stage_first = round_ % 2 == 1
             for name in STAGES:
-                measured: dict[str, float] = {}
-                answered: list[tuple[Any, str]] = []
-
-                def stage(name: str = name, event: Any = event, answered: list[Any] = answered) -> float:
-                    answer, request_id, seconds = pipeline.timed_call(name, event)
-                    answered.append((answer, request_id))
-                    return seconds
-
-                def run_baseline(call: Callable[[], None] = baseline_calls[name]) -> float:
-                    started = time.perf_counter()
-                    call()
-                    return time.perf_counter() - started
-
-                pair: list[tuple[str, Callable[[], float]]] = [("stage", stage), ("baseline", run_baseline)]
-                for which, timed in pair if round_ % 2 else reversed(pair):
-                    measured[which] = timed()
+                if not stage_first:
+                    baseline_seconds = _seconds(baseline_calls[name])
+                answer, request_id, stage_seconds = pipeline.timed_call(name, event)
+                if stage_first:
+                    baseline_seconds = _seconds(baseline_calls[name])
                 # The next stage's event, built outside the timing: Lambda's work, not the stage's.
-                ((answer, request_id),) = answered
                 event = success_record(stack.functions[name], event, answer, request_id)
                 if round_:  # the first round is the cold one
-                    timings.setdefault(name, []).append(measured["stage"] * 1000)
-                    baselines.setdefault(name, []).append(measured["baseline"] * 1000)
+                    timings.setdefault(name, []).append(stage_seconds * 1000)
+                    baselines.setdefault(name, []).append(baseline_seconds * 1000)
         validating, reading = _validation_split(body, repeat)
     figures = []
     for name in STAGES:
@@ -418,6 +406,12 @@ def bench_warm_stages(repeat: int) -> list[Figure]:
             )
         )
     return figures
+
+
+def _seconds(call: Callable[[], None]) -> float:
+    started = time.perf_counter()
+    call()
+    return time.perf_counter() - started
 
 
 def _validation_split(body: bytes, repeat: int) -> tuple[float, float]:
