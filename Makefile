@@ -108,7 +108,7 @@ deploy: build ## make build, check its architecture, sam deploy, check live runs
 	$(PY) scripts/check_live_is_latest.py --config-env $(CONFIG_ENV)
 
 bench: install ## Every figure beside its baseline and goal: benchmarks/results.json and results.md (not part of make test)
-	$(PY) benchmarks/run.py
+	@$(container_engine); $(PY) benchmarks/run.py
 
 clean: ## Remove build output and caches (keeps .venv)
 	rm -rf .aws-sam .pytest_cache .mypy_cache .ruff_cache

@@ -209,7 +209,7 @@ def bench_cold_start(repeat: int) -> list[Figure]:
             note = (
                 f"import and first client, fresh interpreter; median of {repeat} rounds; "
                 f"{_beyond_bare(samples, logical_id):.0f} ms beyond the bare handler (each round against "
-                "its own), "
+                f"its own), where the goal leaves {0.25 * cpu['bare']:.0f} ms; "
                 f"{libraries_ms:.0f} ms of it importing pydantic and Powertools (pydantic alone: "
                 f"{pydantic_ms:.0f} ms; both measured with tracing off); models are built on first use: "
                 f"building every model its modules define takes {models[logical_id]:.0f} ms more, "
@@ -346,9 +346,11 @@ def bench_warm_stages(repeat: int) -> list[Figure]:
     the one before. Lambda never runs one function's work in another's environment: run
     round by round in one process, each stage paid for the memory and caches the stage
     before it had just churned (the audit stage about 2 ms on 2 cores)."""
-    # A warm stage takes milliseconds: three times the rounds of the cold starts, so the
-    # median of each stage and of its baseline holds still from run to run.
-    rounds = 3 * repeat
+    # A warm stage takes milliseconds: three times the rounds of the cold starts, in three
+    # passes a few seconds apart, so that the median of each stage and of its baseline
+    # holds still from run to run, and a moment of load on the machine falls on a third
+    # of one stage's rounds at most.
+    rounds, passes = 3 * repeat, 3
     body = orders_csv(1_000_000)
     rows = body.count(b"\n") - 1
     timings: dict[str, list[float]] = {}
@@ -359,37 +361,37 @@ def bench_warm_stages(repeat: int) -> list[Figure]:
         pipeline = Pipeline.load(stack, endpoint)
         direct = DirectCalls(pipeline)
         bucket = pipeline.upload_bucket()
-        # Round 0 is each stage's cold invocation, left out of the figures.
-        keys = [f"bench/warm-{round_}.csv" for round_ in range(rounds + 1)]
-        events = [pipeline.put(key, body) for key in keys]
-        versions = [event["Records"][0]["s3"]["object"]["versionId"] for event in events]
-        for name in STAGES:
-            following = []
-            for round_, (event, key, version) in enumerate(zip(events, keys, versions, strict=True)):
-                baseline_call: Callable[[], None] = {
-                    "UploadFunction": functools.partial(direct.upload, bucket, key, version),
-                    "ProcessFunction": functools.partial(direct.process, bucket, key, version),
-                    "AuditFunction": functools.partial(direct.audit, version),
-                }[name]
-                # In turn first and second, so that neither always pays for what ran before it.
-                stage_first = round_ % 2 == 1
-                if not stage_first:
-                    baseline_seconds = _seconds(baseline_call)
-                answer, request_id, stage_seconds = pipeline.timed_call(name, event)
-                if stage_first:
-                    baseline_seconds = _seconds(baseline_call)
-                # The next stage's event, built outside the timing: Lambda's work, not the stage's.
-                following.append(success_record(stack.functions[name], event, answer, request_id))
-                if round_:
-                    timings.setdefault(name, []).append(stage_seconds * 1000)
-                    baselines.setdefault(name, []).append(baseline_seconds * 1000)
-            events = following
+        for pass_ in range(passes):
+            keys = [f"bench/warm-{pass_}-{round_}.csv" for round_ in range(rounds)]
+            events = [pipeline.put(key, body) for key in keys]
+            versions = [event["Records"][0]["s3"]["object"]["versionId"] for event in events]
+            for name in STAGES:
+                following = []
+                for round_, (event, key, version) in enumerate(zip(events, keys, versions, strict=True)):
+                    baseline_call: Callable[[], None] = {
+                        "UploadFunction": functools.partial(direct.upload, bucket, key, version),
+                        "ProcessFunction": functools.partial(direct.process, bucket, key, version),
+                        "AuditFunction": functools.partial(direct.audit, version),
+                    }[name]
+                    # In turn first and second, so that neither always pays for what ran before it.
+                    stage_first = round_ % 2 == 1
+                    if not stage_first:
+                        baseline_seconds = _seconds(baseline_call)
+                    answer, request_id, stage_seconds = pipeline.timed_call(name, event)
+                    if stage_first:
+                        baseline_seconds = _seconds(baseline_call)
+                    # The next stage's event, built outside the timing: Lambda's work, not the stage's.
+                    following.append(success_record(stack.functions[name], event, answer, request_id))
+                    if pass_ or round_:  # the very first round is each stage's cold invocation
+                        timings.setdefault(name, []).append(stage_seconds * 1000)
+                        baselines.setdefault(name, []).append(baseline_seconds * 1000)
+                events = following
         validating, reading = _validation_split(body, repeat)
     figures = []
     for name in STAGES:
         value, baseline = median(timings[name]), median(baselines[name])
         note = (
-            f"1 MB upload, {rows:,} rows; median of {rounds} warm invocations back to back, as "
+            f"1 MB upload, {rows:,} rows; median of {len(timings[name])} warm invocations back to back, as "
             "the function's own environment runs them, each beside its baseline, in turn first and second"
         )
         if value > 1.2 * baseline:
@@ -624,33 +626,47 @@ def _direct_run(uploads: int) -> tuple[float, float]:
 
 
 def bench_runner(sizes: list[int], repeat: int) -> tuple[list[Figure], dict[str, list[tuple[int, float]]]]:
+    """Uploads through the three stages with asyncrun against the handlers called directly,
+    at each size. At the smallest size, in each of the `repeat` rounds, also the same
+    uploads failing twice in the process stage (the retries figure, paired with that
+    round's run), and once with one environment per function."""
     per_upload: dict[int, tuple[float, float]] = {}
     where_seen: dict[int, str] = {}
-    # At the smallest size, also with one environment per function: what Lambda's
-    # environment per concurrent attempt costs a local run, and what --max-environments 1 saves.
-    single: list[float] = []
-    single_where = ""
+    small = min(sizes)
+    failing: list[float] = []
+    succeeding: list[float] = []
+    failing_where = single_where = ""
+    single = 0.0
     for uploads in sizes:
-        runs = repeat if uploads <= 100 else 1
+        runs = repeat if uploads == small else 1
         ours, theirs = [], []
-        for _ in range(runs):
-            log(f"runner: {uploads} uploads through asyncrun, then directly")
+        for round_ in range(runs):
+            log(f"runner: {uploads} uploads through asyncrun, then directly (run {round_ + 1} of {runs})")
             elapsed, where = _runner_run(uploads)
             ours.append(elapsed / uploads * 1000)
-            if uploads == min(sizes):
-                elapsed, single_where = _runner_run(uploads, max_environments=1)
-                single.append(elapsed / uploads * 1000)
+            if uploads == small:
+                succeeding.append(elapsed)
+                # Every event's first two attempts fail: all first attempts run before any retry is due.
+                log(f"runner: {uploads} uploads failing twice, then succeeding")
+                fault = Fault("ProcessFunction", "error", 1.0, times=2 * uploads)
+                elapsed, failing_where = _runner_run(uploads, [fault])
+                failing.append(elapsed)
+                if not round_:
+                    log(f"runner: {uploads} uploads, --max-environments 1")
+                    elapsed, single_where = _runner_run(uploads, max_environments=1)
+                    single = elapsed / uploads * 1000
             direct, in_handlers = _direct_run(uploads)
             theirs.append(direct / uploads * 1000)
             where_seen[uploads] = (
                 f"{where}; called directly: {in_handlers:.1f} s of {direct:.1f} s in the handlers "
-                "(an attempt's excess over its handler is mostly the function's AWS calls over "
-                "HTTP to moto in the runner's process, where the direct call reaches moto in its own)"
+                "(on the virtual clock an attempt's code runs while the engine waits, one at a "
+                "time, as the direct calls do; an attempt's excess over its handler is mostly the "
+                "function's AWS calls over HTTP to moto in the runner's process, where the direct "
+                "call reaches moto in its own)"
             )
         per_upload[uploads] = (median(ours), median(theirs))
     figures = []
     for uploads, (ours_ms, direct_ms) in per_upload.items():
-        runs = repeat if uploads <= 100 else 1
         figures.append(
             Figure(
                 f"runner: cost per upload, {uploads} uploads",
@@ -660,23 +676,23 @@ def bench_runner(sizes: list[int], repeat: int) -> tuple[list[Figure], dict[str,
                 Goal(1.25),
                 "the handlers called directly, one after another, same moto",
                 "upload -> process -> audit, process executor (the default); "
-                f"{_runs_text(runs)}; {where_seen[uploads]}",
+                f"{_runs_text(repeat if uploads == small else 1)}; {where_seen[uploads]}",
             )
         )
-    small, large = min(per_upload), max(per_upload)
     figures.append(
         Figure(
             f"runner: cost per upload, {small} uploads, --max-environments 1",
-            median(single),
+            single,
             per_upload[small][1],
             "ms",
             None,
             "the handlers called directly, one after another, same moto",
             "what one execution environment per function buys, where Lambda (and asyncrun by "
             "default, up to 8) starts one for each attempt that runs at once; no goal; "
-            f"{_runs_text(repeat)}; {single_where}",
+            f"one run; {single_where}",
         )
     )
+    large = max(per_upload)
     if small != large:
         figures.append(
             Figure(
@@ -690,6 +706,20 @@ def bench_runner(sizes: list[int], repeat: int) -> tuple[list[Figure], dict[str,
                 f"at {small}: {where_seen[small]}",
             )
         )
+    figures.append(
+        Figure(
+            f"retries: {small} uploads failing twice then succeeding",
+            median(failing),
+            median(succeeding),
+            "s",
+            Goal(1.2),
+            f"{small} uploads succeeding at once",
+            f"virtual clock: 60 s and 120 s of retry delay an event, skipped; median of {repeat} "
+            "pairs (each the round's run beside its failing run); "
+            f"the failing run: {failing_where}",
+        )
+    )
+    figures.append(_loopback_call())
     curve = {
         "asyncrun": [(n, ours) for n, (ours, _) in per_upload.items()],
         "handlers called directly": [(n, direct) for n, (_, direct) in per_upload.items()],
@@ -697,31 +727,62 @@ def bench_runner(sizes: list[int], repeat: int) -> tuple[list[Figure], dict[str,
     return figures, curve
 
 
+_LOOPBACK_CALLS = """
+import json, sys, time, boto3
+client = boto3.client("dynamodb", endpoint_url=sys.argv[1], region_name=sys.argv[2])
+key = {{"upload_id": {{"S": "bench"}}}}
+seconds = []
+for n in range({calls} + 20):
+    started = time.perf_counter()
+    client.get_item(TableName=sys.argv[3], Key=key, ConsistentRead=True)
+    if n >= 20:
+        seconds.append(time.perf_counter() - started)
+print(json.dumps(sorted(seconds)[len(seconds) // 2] * 1000))
+"""
+
+
+def _loopback_call(calls: int = 300) -> Figure:
+    """One DynamoDB GetItem from another process over the loopback endpoint, as a
+    function's environment makes it, against the same call in the process on the embedded
+    moto, as the handlers called directly make it: the price of each call of an
+    environment that is a process of its own."""
+    log("runner: one AWS call over loopback and in the process")
+    with Endpoint() as endpoint, _quiet():
+        stack = load_stack(TEMPLATE)
+        provision(stack, endpoint)
+        table = stack.functions["ProcessFunction"].environment["PROCESS_TABLE_NAME"]
+        dynamodb = endpoint.client("dynamodb")
+        key = {"upload_id": {"S": "bench"}}
+        dynamodb.put_item(TableName=table, Item={**key, "status": {"S": "PROCESSED"}})
+        script = _LOOPBACK_CALLS.format(calls=calls)
+        environment = {**os.environ, "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
+        done = subprocess.run(
+            [sys.executable, "-c", script, endpoint.loopback_url(), stack.region, table],
+            env=environment,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        over_loopback = json.loads(done.stdout.splitlines()[-1])
+        in_process = []
+        for n in range(calls + 20):
+            seconds = _seconds(lambda: dynamodb.get_item(TableName=table, Key=key, ConsistentRead=True))
+            if n >= 20:
+                in_process.append(seconds * 1000)
+    return Figure(
+        "runner: one DynamoDB GetItem from a function's environment (over loopback)",
+        over_loopback,
+        median(in_process),
+        "ms",
+        None,
+        "the same call in the process, on the embedded moto",
+        f"median of {calls} calls each; what each AWS call of an environment that is a process of "
+        "its own costs beyond the handlers called directly: part of the runner's overhead; no goal",
+    )
+
+
 def _runs_text(runs: int) -> str:
     return f"median of {runs} runs" if runs > 1 else "one run"
-
-
-def bench_retries(uploads: int, repeat: int) -> Figure:
-    """Uploads whose process stage fails twice, then succeeds (60 s and 120 s of virtual
-    retry delay each), against the same uploads succeeding at once; in pairs."""
-    failing, succeeding = [], []
-    where = ""
-    for _ in range(repeat):
-        log(f"retries: {uploads} uploads failing twice, then succeeding at once")
-        # Every event's first two attempts fail: all first attempts run before any retry is due.
-        fault = Fault("ProcessFunction", "error", 1.0, times=2 * uploads)
-        elapsed, where = _runner_run(uploads, [fault])
-        failing.append(elapsed)
-        succeeding.append(_runner_run(uploads)[0])
-    return Figure(
-        f"retries: {uploads} uploads failing twice then succeeding",
-        median(failing),
-        median(succeeding),
-        "s",
-        Goal(1.2),
-        f"{uploads} uploads succeeding at once",
-        f"virtual clock; median of {repeat} pairs; the failing run: {where}",
-    )
 
 
 # ---------------------------------------------------------------------- 5. serve
@@ -933,9 +994,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeat", type=int, default=7, help="pairs for cold starts and warm stages")
     parser.add_argument("--runs", type=int, default=3, help="runs of each small runner measurement")
-    parser.add_argument(
-        "--sizes", type=int, nargs="+", default=[100, 300, 1000], help="uploads per runner run"
-    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[100, 1000], help="uploads per runner run")
     parser.add_argument("--skip", nargs="*", default=[], help="sections to leave out (names as logged)")
     parser.add_argument("--out", type=Path, default=HERE)
     args = parser.parse_args()
@@ -953,7 +1012,6 @@ def main() -> None:
         "warm": lambda: bench_warm_stages(args.repeat),
         "memory": bench_memory,
         "runner": runner,
-        "retries": lambda: [bench_retries(100, args.runs)],
         "serve": lambda: [bench_failure_answer(args.repeat)],
         "sizes": bench_sizes,
         "sam-local": bench_sam_local,
