@@ -625,7 +625,9 @@ def _direct_run(uploads: int) -> tuple[float, float]:
         return time.perf_counter() - started, sum(sum(stage) for stage in timings.values())
 
 
-def bench_runner(sizes: list[int], repeat: int) -> tuple[list[Figure], dict[str, list[tuple[int, float]]]]:
+def bench_runner(
+    sizes: list[int], repeat: int, *, loopback_calls: int = 300
+) -> tuple[list[Figure], dict[str, list[tuple[int, float]]]]:
     """Uploads through the three stages with asyncrun against the handlers called directly,
     at each size. At the smallest size, in each of the `repeat` rounds, also the same
     uploads failing twice in the process stage (the retries figure, paired with that
@@ -719,7 +721,7 @@ def bench_runner(sizes: list[int], repeat: int) -> tuple[list[Figure], dict[str,
             f"the failing run: {failing_where}",
         )
     )
-    figures.append(_loopback_call())
+    figures.append(_loopback_call(loopback_calls))
     curve = {
         "asyncrun": [(n, ours) for n, (ours, _) in per_upload.items()],
         "handlers called directly": [(n, direct) for n, (_, direct) in per_upload.items()],
