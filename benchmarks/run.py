@@ -361,6 +361,12 @@ def bench_warm_stages(repeat: int) -> list[Figure]:
         pipeline = Pipeline.load(stack, endpoint)
         direct = DirectCalls(pipeline)
         bucket = pipeline.upload_bucket()
+        # Each stage's baseline, given the upload's key and version.
+        baseline_calls: dict[str, Callable[[str, str], None]] = {
+            "UploadFunction": functools.partial(direct.upload, bucket),
+            "ProcessFunction": functools.partial(direct.process, bucket),
+            "AuditFunction": lambda _key, version: direct.audit(version),
+        }
         for pass_ in range(passes):
             keys = [f"bench/warm-{pass_}-{round_}.csv" for round_ in range(rounds)]
             events = [pipeline.put(key, body) for key in keys]
@@ -368,11 +374,7 @@ def bench_warm_stages(repeat: int) -> list[Figure]:
             for name in STAGES:
                 following = []
                 for round_, (event, key, version) in enumerate(zip(events, keys, versions, strict=True)):
-                    baseline_call: Callable[[], None] = {
-                        "UploadFunction": functools.partial(direct.upload, bucket, key, version),
-                        "ProcessFunction": functools.partial(direct.process, bucket, key, version),
-                        "AuditFunction": functools.partial(direct.audit, version),
-                    }[name]
+                    baseline_call = functools.partial(baseline_calls[name], key, version)
                     # In turn first and second, so that neither always pays for what ran before it.
                     stage_first = round_ % 2 == 1
                     if not stage_first:
